@@ -1,0 +1,84 @@
+"""``oracle``: a reference backend that answers from the dataset's own annotations.
+
+It measures the harness, not a recognizer: with no options it scores 100%, and its options
+inject misses, wrong labels, failures and latency, so tests and statistical checks can verify
+that the harness reports exactly what happened. Not part of a default run.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.backend import Backend
+from bench.options import option
+from bench.photos import LoadedPhoto
+from bench.records import ColdStart, Digit, Recognition
+
+
+@dataclass(frozen=True)
+class OracleOptions:
+    """Knobs that make the oracle imperfect, deterministically."""
+
+    miss_rate: float = option(0.0, "share of true digits left out")
+    wrong_label_rate: float = option(0.0, "share of digits reported with a wrong label")
+    fail_rate: float = option(0.0, "share of photos answered with an error")
+    delay_ms: float = option(0.0, "busy time spent on each photo, in ms")
+    jitter_ms: float = option(0.0, "uniform extra busy time per photo, 0..jitter, in ms")
+    init_ms: float = option(0.0, "busy time spent in open(), in ms")
+    seed: int = option(0, "seed of the injected faults and jitter")
+    fail_open: bool = option(False, "fail in open() with an error")
+
+
+def _busy(ms: float) -> None:
+    end = time.perf_counter_ns() + int(ms * 1e6)
+    while time.perf_counter_ns() < end:
+        pass
+
+
+class OracleBackend(Backend):
+    """Answers with the true digits, degraded as its options say."""
+
+    name = "oracle"
+    Options = OracleOptions
+    summary = "reference answers from the annotations, with injectable faults (harness checks)"
+    default_enabled = False
+
+    def open(self) -> ColdStart:
+        if self.options.fail_open:
+            raise RuntimeError("oracle told to fail in open()")
+        start = time.perf_counter_ns()
+        _busy(self.options.init_ms)
+        return ColdStart(init_ms=(time.perf_counter_ns() - start) / 1e6)
+
+    def _rng(self, image: str) -> np.random.Generator:
+        digest = hashlib.sha256(f"{self.options.seed}:{image}".encode()).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+    def _one(self, loaded: LoadedPhoto) -> Recognition:
+        start = time.perf_counter_ns()
+        opts = self.options
+        rng = self._rng(loaded.photo.image)
+        _busy(opts.delay_ms + rng.uniform(0, opts.jitter_ms))
+        if rng.random() < opts.fail_rate:
+            return Recognition.failed("oracle: injected failure", (time.perf_counter_ns() - start) / 1e6)
+        digits = []
+        for true in loaded.photo.truth:
+            if rng.random() < opts.miss_rate:
+                continue
+            label = true.label
+            if rng.random() < opts.wrong_label_rate:
+                label = (label + 1 + int(rng.integers(9))) % 10
+            box = true.box
+            digits.append(Digit(label, 1.0, box.left, box.top, box.width, box.height))
+        text = "".join(str(d.label) for d in digits)
+        return Recognition(digits, text, (time.perf_counter_ns() - start) / 1e6)
+
+    def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
+        return [self._one(p) for p in photos]
+
+    def describe(self) -> dict:
+        return {"kind": "reference answers from annotations"}

@@ -1,0 +1,63 @@
+"""The ``bench`` command: a thin layer over the library API.
+
+Each subcommand lives in a module of :data:`COMMAND_MODULES` that exposes
+``register(subparsers)``; the parser it adds sets ``handler`` to a function taking the parsed
+arguments and returning an exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from bench.errors import BenchError
+
+COMMAND_MODULES = (
+    "bench.commands.run",
+    "bench.commands.backends",
+    "bench.commands.datasets",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with every command module's subcommands."""
+    from bench import __version__
+
+    parser = argparse.ArgumentParser(prog="bench", description="digitbench: benchmark digit recognizers "
+                                     "(cold start, warm latency, accuracy) on house-number photos.")
+    parser.add_argument("--version", action="version", version=f"digitbench {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bench`` console script."""
+    os.environ.setdefault("SE_OFFLINE", "true")
+    os.environ.setdefault("NO_GCE_CHECK", "true")
+    signal.signal(signal.SIGTERM, _terminate)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""``bench run``: measure backends on a dataset and write the run folder."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from bench.commands.backend_flags import BackendFlags, add_backend_flags
+from bench.errors import UsageError
+from bench.photos import MAX_MEGAPIXELS
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> BackendFlags:
+    """The options shared by every command that runs a benchmark (run, nightly, sweep)."""
+    parser.add_argument("--backends", help="comma-separated backend names (default: every default backend "
+                        "that can run here; see `bench backends`)")
+    parser.add_argument("--dataset", help="a dataset folder (annotations.jsonl or digitStruct.mat), "
+                        "'synthetic' (the default) or a fetched name like svhn-test")
+    parser.add_argument("--limit", type=_positive_int, help="use only the first N photos")
+    parser.add_argument("--warmup", type=_positive_int, default=3,
+                        help="warm-up calls after the first inference, not measured (default 3)")
+    parser.add_argument("--repeats", type=_positive_int, default=1,
+                        help="measured passes over the photos; accuracy uses the first (default 1)")
+    parser.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS,
+                        help=f"refuse photos larger than this (default {MAX_MEGAPIXELS:g})")
+    parser.add_argument("--label", help="a free-text label stored with the run")
+    return add_backend_flags(parser)
+
+
+def config_from_args(args: argparse.Namespace, flags: BackendFlags, out: Path | None = None):
+    """A :class:`bench.runner.RunConfig` from parsed arguments."""
+    from bench.runner import RunConfig
+
+    backends = None
+    if args.backends:
+        backends = tuple(dict.fromkeys(b.strip() for b in args.backends.split(",") if b.strip()))
+        if not backends:
+            raise UsageError("--backends: give at least one backend name")
+    if args.repeats < 1:
+        raise UsageError("--repeats: must be 1 or more")
+    return RunConfig(backends=backends, dataset=args.dataset, limit=args.limit, out=out,
+                     warmup=args.warmup, repeats=args.repeats, backend_options=flags.values(args),
+                     max_megapixels=args.max_megapixels, label=args.label)
+
+
+class RichObserver:
+    """Progress bars and notes on the terminal."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("errors {task.fields[errors]}"), TimeElapsedColumn(),
+                                 console=console, transient=False)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RichObserver:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def row_started(self, row: str, photos: int) -> None:
+        self.tasks[row] = self.progress.add_task(row, total=photos, errors=0)
+
+    def photo_done(self, row: str, record: dict[str, Any]) -> None:
+        task = self.tasks[row]
+        errors = self.progress.tasks[[t.id for t in self.progress.tasks].index(task)].fields["errors"]
+        self.progress.update(task, advance=1, errors=errors + (record["error"] is not None))
+
+    def row_finished(self, row: str, summary: dict[str, Any]) -> None:
+        if summary.get("status") == "failed":
+            self.console.print(f"[red]{row} failed:[/red] {summary.get('error')}")
+
+    def note(self, message: str) -> None:
+        self.console.print(f"[yellow]note:[/yellow] {message}", highlight=False)
+
+
+def handle_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bench.report import rich_table
+    from bench.runner import run_benchmark
+
+    console = Console(stderr=False)
+    config = config_from_args(args, args.backend_flags, Path(args.out) if args.out else None)
+    from bench.runner import default_out
+
+    if config.out is None:
+        config.out = default_out(config.reports_dir)
+    try:
+        with RichObserver(console) as observer:
+            result = run_benchmark(config, observer)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted:[/yellow] what was measured is in {config.out} (run.json status "
+                      "'interrupted')")
+        return 130
+    console.print(rich_table(result.run))
+    console.print(f"results: {result.out}/ (run.json, predictions.jsonl, summary.csv, report.md)")
+    return 0 if result.run["status"] == "complete" else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="measure backends on a dataset",
+                                   description="Measure cold start, warm latency and accuracy of backends.")
+    flags = add_run_arguments(parser)
+    parser.add_argument("--out", help="output folder (default reports/<timestamp>-<id>)")
+    parser.set_defaults(handler=handle_run, backend_flags=flags)

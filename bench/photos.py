@@ -1,0 +1,98 @@
+"""Photos of a dataset: where they come from, their true digits, and their decoded pixels."""
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import PhotoError
+from bench.records import TrueDigit
+
+MAX_MEGAPIXELS = 50.0
+"""Photos larger than this are refused (a house-number photo is well under 1 MP)."""
+
+
+@dataclass
+class Photo:
+    """One dataset entry: an image (by the name the dataset gives it) and its true number.
+
+    ``read_bytes`` returns the encoded file (a path read, or a synthetic photo rendered);
+    ``problem`` holds an annotation problem that makes the photo unusable.
+    """
+
+    image: str
+    label: str
+    truth: list[TrueDigit]
+    read_bytes: Callable[[], bytes]
+    source: str = ""
+    problem: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+    def load(self, max_megapixels: float = MAX_MEGAPIXELS) -> LoadedPhoto:
+        """Read and decode the photo; raises :class:`PhotoError` with a one-line reason."""
+        if self.problem:
+            raise PhotoError(self.problem)
+        try:
+            data = self.read_bytes()
+        except FileNotFoundError:
+            raise PhotoError(f"{self.source or self.image}: file not found; check the dataset folder") from None
+        except OSError as exc:
+            raise PhotoError(f"{self.source or self.image}: cannot be read ({exc.strerror or exc})") from None
+        rgb = decode_rgb(data, self.source or self.image, max_megapixels)
+        return LoadedPhoto(photo=self, rgb=rgb, encoded=data)
+
+
+@dataclass
+class LoadedPhoto:
+    """A decoded photo as backends receive it: RGB pixels and the original encoded bytes."""
+
+    photo: Photo
+    rgb: np.ndarray
+    encoded: bytes
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+
+def decode_rgb(data: bytes, name: str, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndarray:
+    """Decode image bytes to an HxWx3 uint8 array, refusing empty, corrupt and huge images."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise PhotoError(f"{name}: empty file (0 bytes); replace it or remove it from the annotations")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            megapixels = width * height / 1e6
+            if width == 0 or height == 0:
+                raise PhotoError(f"{name}: image has zero size ({width}x{height}); replace it")
+            if megapixels > max_megapixels:
+                raise PhotoError(
+                    f"{name}: image is {width}x{height} ({megapixels:.0f} MP), over the "
+                    f"{max_megapixels:g} MP limit; crop or resize it, or raise --max-megapixels")
+            img.load()
+            rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except PhotoError:
+        raise
+    except UnidentifiedImageError:
+        raise PhotoError(f"{name}: not an image PIL can read (PNG, JPEG, ...); replace it") from None
+    except Image.DecompressionBombError as exc:
+        raise PhotoError(f"{name}: image too large ({exc}); crop or resize it") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise PhotoError(f"{name}: corrupt or truncated image ({exc}); replace it") from None
+    return np.ascontiguousarray(rgb)
+
+
+def read_file(path: Path) -> Callable[[], bytes]:
+    """A reader for a photo on disk."""
+    return path.read_bytes

@@ -1,0 +1,52 @@
+"""Finds backends through the ``digitbench.backends`` entry-point group (ours and third parties')."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+
+from bench.backend import Backend
+from bench.errors import UsageError
+
+GROUP = "digitbench.backends"
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A backend found in the entry-point group, not yet imported."""
+
+    name: str
+    target: str
+    distribution: str
+    entry_point: EntryPoint
+
+    def load(self) -> type[Backend]:
+        """Import the backend class; a broken plugin is one clear line."""
+        try:
+            cls = self.entry_point.load()
+        except Exception as exc:
+            raise UsageError(f"backend {self.name!r} ({self.target}, from {self.distribution}) failed to import: "
+                             f"{type(exc).__name__}: {exc}") from None
+        if not (isinstance(cls, type) and issubclass(cls, Backend)):
+            raise UsageError(f"backend {self.name!r} ({self.target}) is not a bench.backend.Backend subclass")
+        return cls
+
+
+def registered() -> dict[str, Registered]:
+    """Every backend declared in the group, by name."""
+    found: dict[str, Registered] = {}
+    for ep in entry_points(group=GROUP):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        found.setdefault(ep.name, Registered(ep.name, ep.value, dist, ep))
+    return dict(sorted(found.items()))
+
+
+def lookup(name: str) -> Registered:
+    """The registered backend called ``name``, or a UsageError that suggests close names."""
+    found = registered()
+    if name in found:
+        return found[name]
+    close = difflib.get_close_matches(name, list(found), n=2)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    available = ", ".join(found) or "none (is digitbench installed? run `pip install -e .`)"
+    raise UsageError(f"--backends: unknown backend {name!r}.{hint} Available: {available}")
