@@ -87,7 +87,9 @@ def decode_rgb(data: bytes, name: str, max_megapixels: float = MAX_MEGAPIXELS) -
     except UnidentifiedImageError:
         raise PhotoError(f"{name}: not an image PIL can read (PNG, JPEG, ...); replace it") from None
     except Image.DecompressionBombError as exc:
-        raise PhotoError(f"{name}: image too large ({exc}); crop or resize it") from None
+        pixels = str(exc).split("(")[1].split(" pixels")[0] if "pixels)" in str(exc) else "too many"
+        raise PhotoError(f"{name}: image has {pixels} pixels, over the {max_megapixels:g} MP limit; "
+                         "crop or resize it") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise PhotoError(f"{name}: corrupt or truncated image ({exc}); replace it") from None
     return np.ascontiguousarray(rgb)

@@ -1,0 +1,193 @@
+"""Training data: SVHN JSONL folders and synthetic photos in memory, augmentation, heatmap targets.
+
+Augmentation renders each photo with :func:`bench.model.preprocess.render` (the very resampling
+inference uses) at a random zoom and position, pads with the letterbox fill or the repeated
+edge, then jitters colours, inverts, blurs and adds noise. Boxes follow the same
+:class:`~bench.model.preprocess.Transform`.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.model.architecture import ModelConfig
+from bench.model.preprocess import FILL, Transform, letterbox_transform, render
+
+
+@dataclass
+class Sample:
+    """One photo with its digits: ``boxes`` rows are (left, top, width, height) in photo pixels."""
+
+    rgb: np.ndarray
+    boxes: np.ndarray
+    labels: np.ndarray
+    label: str
+    name: str
+
+
+def _decode(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def load_folder(folder: str | Path, limit: int | None = None) -> list[Sample]:
+    """Every photo of an ``annotations.jsonl`` + ``images/`` folder, decoded into memory."""
+    folder = Path(folder)
+    samples = []
+    with open(folder / "annotations.jsonl") as lines:
+        for line in lines:
+            if limit is not None and len(samples) >= limit:
+                break
+            row = json.loads(line)
+            boxes = np.array([[b["left"], b["top"], b["width"], b["height"]] for b in row["boxes"]],
+                             dtype=np.float32).reshape(-1, 4)
+            labels = np.array([b["label"] for b in row["boxes"]], dtype=np.int32)
+            rgb = _decode((folder / row["image"]).read_bytes())
+            samples.append(Sample(rgb, boxes, labels, row["label"], row["image"]))
+    return samples
+
+
+def synthetic_samples(count: int, seed: int) -> list[Sample]:
+    """``count`` photos of the embedded synthetic generator (:mod:`bench.synthetic`)."""
+    from bench.synthetic import render_photo
+
+    samples = []
+    for index in range(count):
+        photo = render_photo(seed, index)
+        boxes = np.array([[d.box.left, d.box.top, d.box.width, d.box.height] for d in photo.truth],
+                         dtype=np.float32).reshape(-1, 4)
+        labels = np.array([d.label for d in photo.truth], dtype=np.int32)
+        samples.append(Sample(_decode(photo.png), boxes, labels, photo.label, f"synthetic/{seed}/{index}"))
+    return samples
+
+
+def split_holdout(samples: list[Sample], fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
+    """(train, held-out) with a seeded shuffle; the held-out part tunes the score threshold."""
+    order = np.random.default_rng(seed).permutation(len(samples))
+    cut = int(round(len(samples) * fraction))
+    held = set(order[:cut].tolist())
+    return ([s for i, s in enumerate(samples) if i not in held], [s for i, s in enumerate(samples) if i in held])
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Ranges of the random changes applied to a training photo."""
+
+    zoom: tuple[float, float] = (0.35, 1.3)
+    """Scale relative to the letterbox scale, drawn log-uniformly."""
+    letterbox_probability: float = 0.2
+    edge_fill_probability: float = 0.4
+    invert_probability: float = 0.2
+    grey_probability: float = 0.15
+    blur_probability: float = 0.2
+    contrast: tuple[float, float] = (0.6, 1.4)
+    brightness: float = 30.0
+    noise: float = 6.0
+
+
+def random_transform(sample: Sample, config: ModelConfig, aug: Augmentation,
+                     rng: np.random.Generator) -> Transform:
+    """A random zoom and placement that keeps the house number inside the input when it can."""
+    h, w = sample.rgb.shape[:2]
+    base = letterbox_transform(h, w, config.input_height, config.input_width)
+    if rng.random() < aug.letterbox_probability:
+        return base
+    scale = base.scale * math.exp(rng.uniform(math.log(aug.zoom[0]), math.log(aug.zoom[1])))
+    width, height = w * scale, h * scale
+    if len(sample.boxes):
+        x0, y0 = sample.boxes[:, 0].min() * scale, sample.boxes[:, 1].min() * scale
+        x1 = (sample.boxes[:, 0] + sample.boxes[:, 2]).max() * scale
+        y1 = (sample.boxes[:, 1] + sample.boxes[:, 3]).max() * scale
+    else:
+        x0, y0, x1, y1 = 0.0, 0.0, width, height
+    ox = _offset(config.input_width, width, x0, x1, rng)
+    oy = _offset(config.input_height, height, y0, y1, rng)
+    return Transform(scale, ox, oy, w, h, config.input_width, config.input_height)
+
+
+def _offset(size: int, extent: float, lo: float, hi: float, rng: np.random.Generator) -> float:
+    """An offset along one axis keeping the content [lo, hi] inside [0, size] and the photo
+    [0, extent] covering as much of the input as it can."""
+    if hi - lo > size:
+        return float((size - lo - hi) / 2 + rng.uniform(-0.1, 0.1) * size)
+    if extent <= size:
+        return float(rng.uniform(0, size - extent))
+    return float(rng.uniform(max(-lo, size - extent), min(size - hi, 0.0)))
+
+
+def augment(sample: Sample, config: ModelConfig, aug: Augmentation,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(model input float32 HxWx3, boxes in model pixels as (left, top, width, height), labels)."""
+    transform = random_transform(sample, config, aug, rng)
+    fill = None if rng.random() < aug.edge_fill_probability else FILL
+    image = render(sample.rgb, transform, fill=fill)
+    image = _photometric(image, aug, rng)
+    boxes = sample.boxes * transform.scale + np.array([transform.offset_x, transform.offset_y, 0, 0], np.float32)
+    return image, boxes.astype(np.float32), sample.labels
+
+
+def _photometric(image: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
+    if rng.random() < aug.grey_probability:
+        image = np.repeat(image.mean(axis=2, keepdims=True), 3, axis=2)
+    else:
+        image = image[..., rng.permutation(3)] if rng.random() < 0.5 else image
+    if rng.random() < aug.blur_probability:
+        padded = np.pad(image, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        image = sum(padded[dy:dy + image.shape[0], dx:dx + image.shape[1]]
+                    for dy in range(3) for dx in range(3)) / 9.0
+    mean = image.mean()
+    contrast = rng.uniform(*aug.contrast)
+    image = (image - mean) * contrast + mean + rng.uniform(-aug.brightness, aug.brightness)
+    if rng.random() < aug.invert_probability:
+        image = 255.0 - image
+    if aug.noise > 0:
+        image = image + rng.normal(0, rng.uniform(0, aug.noise), size=image.shape)
+    return np.clip(image, 0, 255).astype(np.float32)
+
+
+def encode_targets(boxes: np.ndarray, labels: np.ndarray, config: ModelConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CenterNet targets: Gaussian heatmap [gh, gw, C], regression [gh, gw, 4], mask [gh, gw].
+
+    A digit whose centre falls outside the input is dropped; regression is (width, height,
+    centre offset x, centre offset y) in cells at the digit's centre cell.
+    """
+    gh, gw = config.grid
+    s = config.stride
+    heat = np.zeros((gh, gw, config.num_classes), np.float32)
+    reg = np.zeros((gh, gw, 4), np.float32)
+    mask = np.zeros((gh, gw), np.float32)
+    ys = np.arange(gh, dtype=np.float32)[:, None]
+    xs = np.arange(gw, dtype=np.float32)[None, :]
+    for (left, top, width, height), label in zip(boxes, labels):
+        cx, cy = (left + width / 2) / s, (top + height / 2) / s
+        if not (0 <= cx < gw and 0 <= cy < gh) or width <= 0 or height <= 0:
+            continue
+        ix, iy = int(cx), int(cy)
+        sx = max(0.5, 0.15 * width / s)
+        sy = max(0.5, 0.15 * height / s)
+        g = np.exp(-((xs - ix) ** 2) / (2 * sx * sx) - ((ys - iy) ** 2) / (2 * sy * sy))
+        heat[..., label] = np.maximum(heat[..., label], g)
+        reg[iy, ix] = (width / s, height / s, cx - ix, cy - iy)
+        mask[iy, ix] = 1.0
+    return heat, reg, mask
+
+
+def make_batch(samples: list[Sample], indices: np.ndarray, config: ModelConfig, aug: Augmentation,
+               rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One augmented batch: ``image``, ``heat``, ``reg``, ``mask`` arrays."""
+    images, heats, regs, masks = [], [], [], []
+    for index in indices:
+        image, boxes, labels = augment(samples[int(index)], config, aug, rng)
+        heat, reg, mask = encode_targets(boxes, labels, config)
+        images.append(image)
+        heats.append(heat)
+        regs.append(reg)
+        masks.append(mask)
+    return {"image": np.stack(images), "heat": np.stack(heats), "reg": np.stack(regs), "mask": np.stack(masks)}

@@ -1,0 +1,60 @@
+"""Shared fixtures: the ../shared data (skipped with a reason when absent) and tiny datasets."""
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("SE_OFFLINE", "true")
+os.environ.setdefault("NO_GCE_CHECK", "true")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("DIGITBENCH_SHARED", ROOT.parent / "shared"))
+SVHN_TEST_DEV = SHARED / "datasets" / "svhn" / "test-dev"
+SVHN_TRAIN = SHARED / "datasets" / "svhn" / "train"
+
+
+@pytest.fixture
+def svhn_test_dev() -> Path:
+    """The real SVHN test-dev photos from ../shared, or a skip that says why."""
+    if not (SVHN_TEST_DEV / "annotations.jsonl").is_file():
+        pytest.skip(f"real SVHN photos not found at {SVHN_TEST_DEV} (../shared is absent on this machine)")
+    return SVHN_TEST_DEV
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_jsonl_dataset(root: Path, entries: list[dict], images: dict[str, bytes]) -> Path:
+    """A dataset folder in the annotations.jsonl + images/ layout."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    for name, data in images.items():
+        (root / name).write_bytes(data)
+    lines = [e if isinstance(e, str) else json.dumps(e) for e in entries]
+    (root / "annotations.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    """Three synthetic photos written to disk in the JSONL layout, with their true boxes."""
+    from bench.synthetic import render_photo
+
+    entries, images = [], {}
+    for index in range(3):
+        photo = render_photo(7, index)
+        name = f"images/{index + 1}.png"
+        images[name] = photo.png
+        entries.append({"image": name, "label": photo.label, "width": photo.width, "height": photo.height,
+                        "boxes": [{"label": t.label, "left": t.box.left, "top": t.box.top,
+                                   "width": t.box.width, "height": t.box.height} for t in photo.truth]})
+    return write_jsonl_dataset(tmp_path / "tiny", entries, images)
