@@ -32,7 +32,7 @@ class TesseractOptions:
     """Tesseract settings and the preprocessing applied before it (defaults measured on SVHN test-dev)."""
 
     cmd: str = option("tesseract", "the tesseract executable")
-    psm: int = option(7, "page segmentation mode: 7 one line, 8 one word, 13 raw line, 11 sparse text")
+    psm: int = option(11, "page segmentation mode: 11 sparse text, 7 one line, 8 one word, 13 raw line")
     oem: int = option(1, "OCR engine mode (1 = LSTM)")
     whitelist: bool = option(True, "only recognize the characters 0-9")
     grayscale: bool = option(True, "convert to grayscale first")
