@@ -58,3 +58,9 @@ def tiny_dataset(tmp_path: Path) -> Path:
                         "boxes": [{"label": t.label, "left": t.box.left, "top": t.box.top,
                                    "width": t.box.width, "height": t.box.height} for t in photo.truth]})
     return write_jsonl_dataset(tmp_path / "tiny", entries, images)
+
+
+@pytest.fixture(autouse=True)
+def private_history_store(tmp_path_factory, monkeypatch):
+    """Keep every test's runs out of the developer's reports/history.sqlite."""
+    monkeypatch.setenv("DIGITBENCH_STORE", str(tmp_path_factory.mktemp("store") / "history.sqlite"))

@@ -265,3 +265,14 @@ def test_backoff_doubles_is_jittered_and_bounded():
     for retry, ceiling in enumerate([1, 2, 4, 8, 8, 8]):
         delays = [policy.delay_s(retry, rng) for _ in range(50)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays) and len(set(delays)) > 1
+
+
+def test_missing_client_library_names_the_install_command(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "google.cloud.vision"
+                        else real(name, *a))
+    assert VisionBackend.unavailable_reason(VisionOptions()) == (
+        "google-cloud-vision not installed: pip install 'digitbench[vision]'")
+    assert VisionBackend.unavailable_reason(VisionOptions(replay=".")) is None

@@ -76,7 +76,7 @@ def test_run_against_the_local_server_is_scored_like_any_backend(emulator, tiny_
 def test_batch_option_adds_a_batched_row(emulator, tiny_dataset, tmp_path):
     out = tmp_path / "out"
     assert bench("--backends", "vision", "--vision-endpoint", emulator.grpc_endpoint, "--vision-batch-size", "2",
-                 "--dataset", str(tiny_dataset), "--out", str(out)) == 0
+                 "--vision-record", str(tmp_path / "rec"), "--dataset", str(tiny_dataset), "--out", str(out)) == 0
     run = json.loads((out / "run.json").read_text())
     assert list(run["backends"]) == ["vision", "vision-batch2"]
     assert run["backends"]["vision-batch2"]["digit_f1"] == 1.0
@@ -85,6 +85,7 @@ def test_batch_option_adds_a_batched_row(emulator, tiny_dataset, tmp_path):
     batched = [r for r in predictions(out) if r["backend"] == "vision-batch2"]
     assert batched[0]["details"]["photos_in_request"] == 2
     assert batched[0]["latency_ms"] == pytest.approx(batched[0]["details"]["request_ms"] / 2, abs=1e-3)
+    assert sorted(p.parent.name for p in (tmp_path / "rec").glob("*/*.json")) == ["vision"] * 3 + ["vision-batch2"] * 3
 
 
 def test_record_then_replay_gives_the_same_scores_without_the_service(emulator, tiny_dataset, tmp_path):
@@ -92,7 +93,7 @@ def test_record_then_replay_gives_the_same_scores_without_the_service(emulator, 
     assert bench("--backends", "vision", "--vision-transport", "rest", "--vision-endpoint", emulator.rest_endpoint,
                  "--vision-record", str(folder), "--dataset", str(tiny_dataset), "--out", str(recorded)) == 0
     emulator.stop()
-    assert len(list(folder.glob("*.json"))) == 3
+    assert len(list((folder / "vision").glob("*.json"))) == 3
     assert bench("--backends", "vision", "--vision-replay", str(folder), "--dataset", str(tiny_dataset),
                  "--out", str(replayed)) == 0
     live, again = predictions(recorded), predictions(replayed)
@@ -108,7 +109,7 @@ def test_replay_without_a_recording_fails_only_that_photo(emulator, tiny_dataset
     folder = tmp_path / "responses"
     assert bench("--backends", "vision", "--vision-endpoint", emulator.grpc_endpoint, "--vision-record", str(folder),
                  "--dataset", str(tiny_dataset), "--out", str(tmp_path / "a")) == 0
-    sorted(folder.glob("*.json"))[0].unlink()
+    sorted((folder / "vision").glob("*.json"))[0].unlink()
     assert bench("--backends", "vision", "--vision-replay", str(folder), "--dataset", str(tiny_dataset),
                  "--out", str(tmp_path / "b")) == 0
     errors = [r["error"] for r in predictions(tmp_path / "b") if r["error"]]

@@ -62,7 +62,7 @@ def text_response(words: Sequence[Sequence[Glyph]], width: int, height: int) -> 
                 "blockType": "TEXT", "boundingBox": block_box, "confidence": confidence,
                 "paragraphs": [{"boundingBox": block_box, "confidence": confidence, "words": [
                     {"boundingBox": vertices(_union(g.box for g in w)), "confidence": confidence, "symbols": s}
-                    for w, s in zip(words, symbols)]}]}]}],
+                    for w, s in zip(words, symbols, strict=True)]}]}]}],
             "text": text + "\n",
         },
     }
