@@ -19,6 +19,11 @@ COMMAND_MODULES = (
     "bench.commands.run",
     "bench.commands.backends",
     "bench.commands.datasets",
+    "bench.commands.convert",
+    "bench.commands.history",
+    "bench.commands.compare",
+    "bench.commands.nightly",
+    "bench.commands.sweep",
 )
 
 

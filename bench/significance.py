@@ -4,6 +4,8 @@
   continuity correction), for latency samples of two runs.
 - :func:`mcnemar_exact`: two-sided exact McNemar test on paired yes/no outcomes (the same photos
   scored in two runs).
+- :func:`sign_test`: two-sided exact sign test on paired differences (the same photos timed in
+  two runs).
 - :func:`bootstrap_ratio`: a percentile bootstrap interval of ``stat(new) / stat(base) - 1``.
 - :func:`permutation_quantile`: an unpaired permutation test on a quantile difference.
 - :func:`paired_f1`: the change of digit F1 on paired photos, its bootstrap interval and a
@@ -49,6 +51,20 @@ def mann_whitney_u(base: np.ndarray, new: np.ndarray) -> float:
     return float(math.erfc(z / math.sqrt(2.0)))
 
 
+def binomial_two_sided(k: int, n: int) -> float:
+    """Two-sided exact p-value of ``k`` successes in ``n`` fair coin tosses."""
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(k, n - k) + 1))
+    return min(1.0, 2 * tail / 2 ** n)
+
+
+def sign_test(differences: np.ndarray) -> float:
+    """Two-sided exact sign test that paired differences are centred on zero (zeros dropped)."""
+    d = np.asarray(differences, dtype=np.float64)
+    return binomial_two_sided(int((d > 0).sum()), int((d != 0).sum()))
+
+
 def mcnemar_exact(base_ok: np.ndarray, new_ok: np.ndarray) -> tuple[float, int, int]:
     """Two-sided exact McNemar p-value and the discordant counts (lost, gained).
 
@@ -56,11 +72,7 @@ def mcnemar_exact(base_ok: np.ndarray, new_ok: np.ndarray) -> tuple[float, int, 
     """
     a, b = np.asarray(base_ok, dtype=bool), np.asarray(new_ok, dtype=bool)
     lost, gained = int((a & ~b).sum()), int((~a & b).sum())
-    n = lost + gained
-    if n == 0:
-        return 1.0, lost, gained
-    tail = sum(math.comb(n, k) for k in range(min(lost, gained) + 1))
-    return min(1.0, 2 * tail / 2 ** n), lost, gained
+    return binomial_two_sided(lost, lost + gained), lost, gained
 
 
 @dataclass(frozen=True)
@@ -110,8 +122,7 @@ def permutation_quantile(base: np.ndarray, new: np.ndarray, q: float, rng: np.ra
     extreme = 0
     for start in range(0, permutations, chunk):
         count = min(chunk, permutations - start)
-        shuffled = np.take_along_axis(np.broadcast_to(pooled, (count, pooled.size)),
-                                      rng.random((count, pooled.size)).argsort(axis=1), axis=1)
+        shuffled = rng.permuted(np.tile(pooled, (count, 1)), axis=1)
         diff = np.abs(np.quantile(shuffled[:, a.size:], q, axis=1) - np.quantile(shuffled[:, :a.size], q, axis=1))
         extreme += int((diff >= observed - 1e-12).sum())
     return (extreme + 1) / (permutations + 1)

@@ -8,17 +8,18 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.compare import (IMPROVEMENT, NO_CHANGE, REGRESSION, UNTESTED, NotComparable, Thresholds, compare_runs,
-                           history_values)
+from bench.compare import (IMPROVEMENT, NO_CHANGE, REGRESSION, UNSTABLE, UNTESTED, NotComparable, Thresholds,
+                           compare_runs, history_values)
 from bench.history import RunData
-from bench.significance import mann_whitney_u, mcnemar_exact, paired_f1
+from bench.significance import mann_whitney_u, mcnemar_exact, paired_f1, sign_test
 
 BOX = {"left": 10.0, "top": 5.0, "width": 8.0, "height": 12.0}
 
 
 def fake_run(latencies, hits=None, *, run_id="r", fingerprint="fp", machine="m", options=None, cold=100.0,
-             status="complete", download_bytes=0) -> RunData:
-    """A one-row run whose photo i has latency ``latencies[i]`` and is read right when ``hits[i]``."""
+             status="complete", download_bytes=0, passes=()) -> RunData:
+    """A one-row run whose photo i has latency ``latencies[i]`` (and ``pass[i]`` in each extra pass)
+    and is read right when ``hits[i]``."""
     n = len(latencies)
     hits = [True] * n if hits is None else hits
     truth = {f"p{i}.png": {"image": f"p{i}.png", "label": "1", "boxes": [{"label": 1, **BOX}]} for i in range(n)}
@@ -31,7 +32,9 @@ def fake_run(latencies, hits=None, *, run_id="r", fingerprint="fp", machine="m",
            "environment": {"machine_id": machine, "digitbench": {"commit": "abc", "dirty": False}, "packages": {}},
            "backends": {"x": {"backend": "x", "status": "complete", "options": options or {"k": 1},
                               "cold_start_ms": {"total": cold}, "download_bytes": download_bytes}}}
-    return RunData(run, predictions, truth, source=run_id)
+    repeats = [{"backend": "x", "image": f"p{i}.png", "repeat": k + 1, "latency_ms": float(v), "wall_ms": float(v),
+                "error": None} for k, extra in enumerate(passes) for i, v in enumerate(extra)]
+    return RunData(run, predictions, truth, repeats, source=run_id)
 
 
 def lognormal(seed: int, n: int = 400, scale: float = 1.0) -> np.ndarray:
@@ -57,6 +60,30 @@ def test_a_30_percent_slowdown_is_a_latency_regression():
     assert comparison.headline().startswith("1 regression") or "latency p50" in comparison.headline()
 
 
+def test_interference_that_barely_moves_the_floor_is_unstable_not_a_regression():
+    floor = lognormal(1)
+    rng = np.random.default_rng(5)
+    busy = [floor * 1.02 * np.where(rng.random(floor.size) < 0.6, 1.5, 1.0) for _ in range(3)]
+    base = fake_run(floor, passes=[floor * 1.01, floor * 1.02])
+    new = fake_run(busy[0], run_id="r2", passes=busy[1:])
+    comparison = compare_runs(base, new)
+    found = verdicts(comparison)
+    floor_change = next(c for c in comparison.changes if c.metric == "latency floor")
+    assert floor_change.change == pytest.approx(0.02) and floor_change.p_value < 0.05
+    assert found["latency floor"] == NO_CHANGE and found["latency p50"] == UNSTABLE
+    assert not comparison.regressions and "rerun on a quiet machine" in comparison.unstable[0].reason
+
+
+def test_a_slowdown_of_every_photo_moves_the_floor_too():
+    floor = lognormal(1)
+    base = fake_run(floor, passes=[floor * 1.05])
+    new = fake_run(floor * 1.2, run_id="r2", passes=[floor * 1.3])
+    comparison = compare_runs(base, new)
+    floor_change = next(c for c in comparison.changes if c.metric == "latency floor")
+    assert floor_change.verdict == REGRESSION and floor_change.change == pytest.approx(0.2)
+    assert verdicts(comparison)["latency p50"] == REGRESSION
+
+
 def test_a_faster_run_is_an_improvement_not_a_regression():
     comparison = compare_runs(fake_run(lognormal(1)), fake_run(lognormal(2, scale=0.7), run_id="r2"))
     assert verdicts(comparison)["latency p50"] == IMPROVEMENT
@@ -64,8 +91,8 @@ def test_a_faster_run_is_an_improvement_not_a_regression():
 
 
 def test_a_significant_change_below_the_threshold_is_no_change():
-    base = fake_run(lognormal(1, n=3000))
-    new = fake_run(lognormal(2, n=3000, scale=1.05), run_id="r2")
+    base = fake_run(lognormal(1, n=1500))
+    new = fake_run(lognormal(2, n=1500, scale=1.05), run_id="r2")
     p50 = next(c for c in compare_runs(base, new).changes if c.metric == "latency p50")
     assert p50.p_value < 0.05
     assert p50.verdict == NO_CHANGE and "below" in p50.reason
@@ -110,7 +137,8 @@ def test_unlike_runs_are_refused_with_the_reason_unless_forced(change, problem):
 def test_with_a_noisy_history_a_within_run_shift_is_not_a_regression():
     base, new = fake_run(lognormal(1)), fake_run(lognormal(2, scale=1.15), run_id="r2")
     assert verdicts(compare_runs(base, new))["latency p50"] == REGRESSION
-    noisy = [fake_run(lognormal(10 + i, scale=s), run_id=f"h{i}") for i, s in enumerate((0.8, 1.2, 0.9, 1.25, 1.0, 0.85))]
+    scales = (0.8, 1.2, 0.9, 1.25, 1.0, 0.85)
+    noisy = [fake_run(lognormal(10 + i, scale=s), run_id=f"h{i}") for i, s in enumerate(scales)]
     tight = [fake_run(lognormal(10 + i), run_id=f"h{i}") for i in range(6)]
     assert verdicts(compare_runs(base, new, history=history_values(noisy, ["x"])))["latency p50"] == NO_CHANGE
     assert verdicts(compare_runs(base, new, history=history_values(tight, ["x"])))["latency p50"] == REGRESSION
@@ -134,6 +162,11 @@ def test_mann_whitney_matches_scipy():
     a, b = np.round(lognormal(1, 50), 1), np.round(lognormal(2, 70, 1.05), 1)
     assert mann_whitney_u(a, b) == pytest.approx(
         stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic").pvalue)
+
+
+def test_sign_test_on_hand_computed_cases():
+    assert sign_test(np.array([1.0, 2.0, 3.0, 0.0])) == pytest.approx(2 / 8)
+    assert sign_test(np.array([1.0, -1.0])) == 1.0
 
 
 def test_mcnemar_exact_on_hand_computed_cases():

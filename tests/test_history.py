@@ -149,7 +149,8 @@ def test_store_path_defaults_to_the_environment_then_reports(monkeypatch, tmp_pa
 
 def test_bench_run_records_unless_told_not_to(tiny_dataset, tmp_path, capsys):
     store_path = tmp_path / "h.sqlite"
-    common = ["run", "--backends", "oracle", "--dataset", str(tiny_dataset), "--warmup", "0", "--store", str(store_path)]
+    common = ["run", "--backends", "oracle", "--dataset", str(tiny_dataset), "--warmup", "0",
+              "--store", str(store_path)]
     assert main([*common, "--out", str(tmp_path / "a")]) == 0
     assert main([*common, "--out", str(tmp_path / "b"), "--no-store"]) == 0
     assert [r.folder for r in HistoryStore(store_path).runs()] == [str((tmp_path / "a").resolve())]

@@ -109,6 +109,10 @@ def handle_run(args: argparse.Namespace) -> int:
         return 130
     console.print(rich_table(result.run))
     console.print(f"results: {result.out}/ (run.json, predictions.jsonl, summary.csv, report.md)")
+    if not args.no_store:
+        from bench.history import record_run, resolve_store_path
+
+        console.print(f"history: #{record_run(result.out, args.store)} in {resolve_store_path(args.store)}")
     return 0 if result.run["status"] == "complete" else 1
 
 
@@ -117,4 +121,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description="Measure cold start, warm latency and accuracy of backends.")
     flags = add_run_arguments(parser)
     parser.add_argument("--out", help="output folder (default reports/<timestamp>-<id>)")
+    parser.add_argument("--store", help="history store (default $DIGITBENCH_STORE or reports/history.sqlite)")
+    parser.add_argument("--no-store", action="store_true", help="do not record the run in the history")
     parser.set_defaults(handler=handle_run, backend_flags=flags)

@@ -60,6 +60,19 @@ class RunData:
                  if r.get("backend") == row and r.get("error") is None and r.get("latency_ms") is not None]
         return [*first, *extra]
 
+    def latency_floors(self, row: str) -> tuple[dict[str, float], int]:
+        """Per image, the smallest latency over its passes, and the most passes any image had.
+
+        Other work on the machine only ever adds time, so the floor of several passes is the
+        figure least moved by interference (Chen & Revels, "Robust benchmarking in noisy
+        environments", 2016).
+        """
+        passes: dict[str, list[float]] = {}
+        for record in [*self.records(row), *(r for r in self.repeats if r.get("backend") == row)]:
+            if record.get("error") is None and record.get("latency_ms") is not None:
+                passes.setdefault(record["image"], []).append(float(record["latency_ms"]))
+        return {image: min(values) for image, values in passes.items()}, max(map(len, passes.values()), default=0)
+
     def recomputed(self, row: str) -> dict[str, Any]:
         """The row's figures recomputed from its raw records (:func:`bench.summary.summarize_row`)."""
         records = self.records(row)

@@ -1,0 +1,95 @@
+"""``bench history``, ``bench show RUN`` and ``bench accept RUN``: the results store from the terminal."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
+    """``--store PATH`` as every command that reads or writes the history spells it."""
+    parser.add_argument("--store", help="the history store (default $DIGITBENCH_STORE or reports/history.sqlite)")
+
+
+def handle_history(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.history import HistoryStore, resolve_store_path
+
+    path = resolve_store_path(args.store)
+    console = Console()
+    if not path.exists():
+        console.print(f"no history yet at {path}: `bench run` records every run there")
+        return 0
+    with HistoryStore(path) as store:
+        runs = store.runs(backend=args.backend, machine=args.machine, since=args.since, until=args.until,
+                          suite=args.suite, limit=args.limit)
+    table = Table(title=f"history {path} ({len(runs)} run(s) shown)")
+    for column in ("id", "started", "status", "rows", "dataset", "photos", "machine", "commit", "suite", "label"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("id", "status", "rows"))
+    for run in runs:
+        commit = (run.commit or "?")[:8] + ("+dirty" if run.dirty else "")
+        suite = (run.suite or "") + (" (accepted)" if run.accepted else "")
+        started = (run.started or "")[:16].replace("T", " ")
+        table.add_row(str(run.id), started, run.status, ", ".join(run.rows), run.dataset_name or "",
+                      str(run.photos or ""), run.machine_id or "", commit, suite, run.label or "")
+    console.print(table)
+    return 0
+
+
+def handle_show(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bench.history import open_run
+    from bench.report import rich_table
+
+    data = open_run(args.run, args.store)
+    run = dict(data.run)
+    run["backends"] = {row: {**data.row_summary(row), **data.recomputed(row)} for row in data.rows}
+    console = Console()
+    console.print(rich_table(run))
+    env = run.get("environment") or {}
+    git = env.get("digitbench") or {}
+    console.print(f"{data.label}: status {run.get('status')}, started {run.get('started')}, "
+                  f"machine {env.get('machine_id')} ({env.get('cpu_model')} x {env.get('cpu_count')}), "
+                  f"commit {git.get('commit')}{' +dirty' if git.get('dirty') else ''}; "
+                  "figures recomputed from the stored per-photo records", highlight=False)
+    return 0
+
+
+def handle_accept(args: argparse.Namespace) -> int:
+    from bench.history import HistoryStore, open_run
+
+    data = open_run(args.run, args.store)
+    with HistoryStore(args.store) as store:
+        history_id = data.history_id or store.find_folder(data.source)
+        if history_id is None:
+            history_id = store.append(data, folder=data.source)
+        store.set_accepted(history_id, not args.withdraw)
+    print(f"history #{history_id}: {'no longer ' if args.withdraw else ''}an accepted baseline")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    history = subparsers.add_parser("history", help="list recorded runs",
+                                    description="List the runs recorded in the history store, newest first.")
+    add_store_argument(history)
+    history.add_argument("--backend", help="only runs with this backend or row")
+    history.add_argument("--machine", help="only runs on this machine id")
+    history.add_argument("--suite", help="only runs of this nightly suite")
+    history.add_argument("--since", help="only runs started on or after this date (YYYY-MM-DD)")
+    history.add_argument("--until", help="only runs started before this date (YYYY-MM-DD)")
+    history.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
+    history.set_defaults(handler=handle_history)
+
+    show = subparsers.add_parser("show", help="show one run, recomputed from its raw records",
+                                 description="Show a run (a history id or a run folder).")
+    show.add_argument("run", metavar="RUN", help="history id (e.g. 12) or run folder")
+    add_store_argument(show)
+    show.set_defaults(handler=handle_show)
+
+    accept = subparsers.add_parser("accept", help="mark a run as the accepted baseline of its suite",
+                                   description="Mark a run as accepted: nightly compares with the last accepted run.")
+    accept.add_argument("run", metavar="RUN", help="history id or run folder")
+    accept.add_argument("--withdraw", action="store_true", help="withdraw the acceptance instead")
+    add_store_argument(accept)
+    accept.set_defaults(handler=handle_accept)

@@ -1,0 +1,58 @@
+"""``bench nightly``: run a configured suite, compare with its baseline, write the HTML report."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.commands.compare import add_threshold_arguments, print_comparison, thresholds_from_args
+from bench.commands.history import add_store_argument
+
+
+def handle_nightly(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bench.commands.run import RichObserver
+    from bench.nightly import load_config, run_nightly
+
+    config = load_config(args.config)
+    console = Console()
+    if args.list:
+        for name, suite in config.suites.items():
+            marker = " (default)" if name == config.default_suite else ""
+            console.print(f"{name}{marker}: backends {', '.join(suite.backends)}, "
+                          f"dataset {suite.dataset or 'synthetic'}, limit {suite.limit}, repeats {suite.repeats}",
+                          highlight=False)
+        return 0
+    suite = config.suite(args.suite)
+    thresholds = thresholds_from_args(args, config.compare)
+    with RichObserver(console) as observer:
+        result = run_nightly(config, suite.name, store_path=args.store, reports_dir=Path(args.reports),
+                             day=args.date, thresholds=thresholds, observer=observer)
+    if result.comparison is not None:
+        print_comparison(result.comparison, console)
+    elif result.refused:
+        console.print(f"[red]not compared:[/red] {result.refused}", highlight=False)
+    else:
+        console.print(f"first run of suite {suite.name} on this machine: accepted as the baseline")
+    console.print(f"history #{result.history_id} ({'accepted' if result.accepted else 'not accepted'}); "
+                  f"report: {result.report_dir / 'index.html'}", highlight=False)
+    regressed = result.comparison is not None and bool(result.comparison.regressions)
+    return 1 if args.fail_on_regression and (regressed or result.refused or result.status != "complete") else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "nightly", help="run a configured suite and compare it with its baseline",
+        description="Run a suite from [tool.digitbench.suites.NAME] (pyproject.toml) or bench.toml, record it, "
+                    "compare it with the last accepted run of the suite on this machine, and write "
+                    "reports/nightly/<date>/index.html and report.md.")
+    parser.add_argument("--suite", help="the suite to run (default: [tool.digitbench.nightly] default)")
+    parser.add_argument("--config", help="a bench.toml or pyproject.toml (default: the nearest one)")
+    parser.add_argument("--list", action="store_true", help="list the configured suites and exit")
+    parser.add_argument("--reports", default="reports", help="reports folder (default reports)")
+    parser.add_argument("--date", help="the date folder of the report (default today, YYYY-MM-DD)")
+    parser.add_argument("--fail-on-regression", action="store_true",
+                        help="exit 1 on a regression, a refused comparison or an incomplete run")
+    add_store_argument(parser)
+    add_threshold_arguments(parser)
+    parser.set_defaults(handler=handle_nightly)

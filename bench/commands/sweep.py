@@ -1,0 +1,97 @@
+"""``bench sweep``: measure every weight quantization on the same photos and recommend one."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from bench.commands.history import add_store_argument
+from bench.errors import UsageError
+from bench.registry import lookup
+
+SWEPT_BACKEND = "tfjs"
+FALLBACK_FLAGS = (("--quantization", "quantization"), ("--network", "network"), ("--tfjs-backend", "tfjs_backend"))
+
+
+def _ensure_tfjs_flags(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
+    """Add ``--quantization``/``--network``/``--tfjs-backend`` when no registered backend declares them."""
+    added = []
+    for flag, field in FALLBACK_FLAGS:
+        if flag not in parser._option_string_actions:
+            parser.add_argument(flag, dest=f"sweep_{field}", help=f"tfjs option {field} (the tfjs backend is not "
+                                "installed here)")
+            added.append((f"sweep_{field}", field))
+    return added
+
+
+def handle_sweep(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.commands.run import RichObserver, config_from_args
+    from bench.runner import default_out, run_benchmark
+    from bench.sweep import decide, f1_intervals, sweep_table, variants_from_run, write_sweep_report
+
+    if not args.backends:
+        args.backends = SWEPT_BACKEND
+    config = config_from_args(args, args.backend_flags, Path(args.out) if args.out else None)
+    if len(config.backends) != 1:
+        raise UsageError("--backends: bench sweep measures one backend's quantizations; name one (default tfjs)")
+    name = config.backends[0]
+    if "quantization" not in {f.name for f in dataclasses.fields(lookup(name).load().Options)}:
+        raise UsageError(f"--backends {name}: has no quantization option; bench sweep needs one that has (tfjs)")
+    options = config.backend_options.setdefault(name, {})
+    for dest, field in args.fallback_flags:
+        if getattr(args, dest, None) is not None:
+            options[field] = getattr(args, dest)
+    options.setdefault("quantization", "none,float16,uint8")
+    if config.out is None:
+        config.out = default_out(config.reports_dir)
+    console = Console()
+    with RichObserver(console) as observer:
+        result = run_benchmark(config, observer)
+    if not args.no_store:
+        from bench.history import record_run
+
+        record_run(result.out, args.store)
+    decision = decide(variants_from_run(result.run), args.max_accuracy_drop, args.accuracy_metric,
+                      args.min_relative_accuracy)
+    intervals = f1_intervals(result.out, decision)
+    write_sweep_report(result.out, decision, result.run, intervals)
+    rows = sweep_table(decision, intervals)
+    table = Table(title=f"quantization sweep - {result.run.get('dataset', {}).get('name')} "
+                        f"({result.run.get('dataset', {}).get('photos')} photos)")
+    for title in rows[0]:
+        table.add_column(title, justify="left" if title in ("variant", "decision") else "right",
+                         no_wrap=title in ("variant", "decision"))
+    for row in rows[1:]:
+        table.add_row(*row[:-1], row[-1].split(":")[0])
+    console.print(table)
+    for row in rows[1:]:
+        if ":" in row[-1]:
+            console.print(f"{row[0]}: {row[-1]}", highlight=False)
+    console.print(f"[bold]recommendation:[/bold] {decision.reason}", highlight=False)
+    console.print(f"results: {result.out}/ (sweep.md, sweep.png, run.json)")
+    return 0 if result.run["status"] == "complete" else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from bench.commands.run import add_run_arguments
+
+    parser = subparsers.add_parser(
+        "sweep", help="compare weight quantizations and recommend one",
+        description="Run the tfjs backend once per quantization on the same photos, print weights bytes, cold "
+                    "start, warm p50/p90, digit F1 and whole-number accuracy against float32, and recommend the "
+                    "variant with the smallest cold start whose accuracy drop stays within the bound.")
+    flags = add_run_arguments(parser)
+    fallback = _ensure_tfjs_flags(parser)
+    parser.add_argument("--max-accuracy-drop", type=float, default=0.5,
+                        help="largest accepted drop against float32, in points (default 0.5)")
+    parser.add_argument("--min-relative-accuracy", type=float,
+                        help="also require this share of float32's accuracy (MLPerf closed division: 0.99)")
+    parser.add_argument("--accuracy-metric", default="digit_f1", choices=("digit_f1", "sequence_accuracy"),
+                        help="the accuracy the bound applies to (default digit_f1)")
+    parser.add_argument("--out", help="output folder (default reports/<timestamp>-<id>)")
+    add_store_argument(parser)
+    parser.add_argument("--no-store", action="store_true", help="do not record the run in the history")
+    parser.set_defaults(handler=handle_sweep, backend_flags=flags, fallback_flags=fallback)

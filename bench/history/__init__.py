@@ -1,0 +1,51 @@
+"""The results history: every run recorded in an SQLite store, raw per-photo records included.
+
+Library API: :func:`record_run` (called at the end of ``bench run``), :class:`HistoryStore`,
+:func:`open_run` (a run folder or a history id, as ``bench compare`` accepts them).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from bench.errors import UsageError
+from bench.history.rundata import RunData
+from bench.history.store import DEFAULT_STORE, STORE_ENV, HistoryStore, StoredRun, StoreError, resolve_store_path
+from bench.results import RUN_JSON
+
+__all__ = ["DEFAULT_STORE", "STORE_ENV", "HistoryStore", "RunData", "StoreError", "StoredRun", "open_run",
+           "record_run", "resolve_store_path"]
+
+
+def record_run(out_folder: str | os.PathLike, store_path: str | os.PathLike | None = None,
+               suite: str | None = None, accepted: bool = False) -> int:
+    """Append the run written to ``out_folder`` to the store; returns its history id.
+
+    ``store_path`` defaults to ``$DIGITBENCH_STORE`` or ``reports/history.sqlite``. Recording the
+    same folder twice returns the first id.
+    """
+    data = RunData.from_folder(out_folder)
+    with HistoryStore(store_path) as store:
+        return store.append(data, folder=out_folder, suite=suite, accepted=accepted)
+
+
+_ID = re.compile(r"^#?(\d+)$")
+
+
+def open_run(ref: str | os.PathLike, store_path: str | os.PathLike | None = None) -> RunData:
+    """A run given as its output folder or as its history id (``12`` or ``#12``)."""
+    text = str(ref)
+    path = Path(text)
+    if (path / RUN_JSON).is_file():
+        return RunData.from_folder(path)
+    match = _ID.match(text)
+    if match and not path.exists():
+        store = resolve_store_path(store_path)
+        if not store.exists():
+            raise UsageError(f"{text}: looks like a history id but the store {store} does not exist; "
+                             "give --store PATH or a run folder")
+        with HistoryStore(store) as opened:
+            return opened.load(int(match.group(1)))
+    raise UsageError(f"{text}: neither a run folder (with {RUN_JSON}) nor a history id; "
+                     "see `bench history` for ids")

@@ -1,0 +1,272 @@
+"""The quantization decision: which weight quantization should the page ship?
+
+:func:`decide` is a pure function of a run's ``run.json`` rows: float32 (quantization ``none``)
+is the reference; a variant is *eligible* when its accuracy drop against float32 stays within
+``max_accuracy_drop`` points (and, if given, it keeps at least ``min_relative_accuracy`` of the
+float32 accuracy, MLPerf's closed-division rule at 0.99); the recommendation is the eligible
+variant with the smallest cold start. Cold start is one measurement per variant, so cold starts
+within :data:`COLD_TIE_RELATIVE` or :data:`COLD_TIE_MS` of the fastest count as equal, and among
+those the fewest weight bytes wins (the download is what a slower network stretches). :func:`run_sweep` measures the
+variants on the same photos and writes ``sweep.md`` and ``sweep.png`` beside the run.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+
+REFERENCE = "none"
+QUANTIZATIONS = ("none", "float16", "uint8")
+METRICS = {"digit_f1": "digit F1", "sequence_accuracy": "whole-number accuracy"}
+COLD_TIE_RELATIVE = 0.10
+COLD_TIE_MS = 50.0
+SWEEP_MD = "sweep.md"
+SWEEP_PNG = "sweep.png"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One quantization's figures from its ``run.json`` row."""
+
+    row: str
+    quantization: str
+    status: str
+    weights_bytes: int | None
+    cold_start_ms: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    digit_f1: float | None
+    sequence_accuracy: float | None
+    images: int
+    errors: int
+
+    def accuracy(self, metric: str) -> float | None:
+        return getattr(self, metric)
+
+
+def _quantization_of(row: str, summary: Mapping[str, Any]) -> str | None:
+    described = (summary.get("describe") or {}).get("quantization")
+    if described:
+        return str(described)
+    options = summary.get("options") or {}
+    value = options.get("quantization")
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return str(value[0])
+    if isinstance(value, str) and value:
+        return value
+    tail = row.rsplit("-", 1)[-1]
+    return tail if tail in QUANTIZATIONS else None
+
+
+def variants_from_run(run: Mapping[str, Any]) -> list[Variant]:
+    """The rows of ``run.json`` that carry a quantization, in run order."""
+    variants = []
+    for row, summary in (run.get("backends") or {}).items():
+        quantization = _quantization_of(row, summary)
+        if quantization is None:
+            continue
+        latency = summary.get("latency_ms") or {}
+        weights = (summary.get("describe") or {}).get("weights_bytes")
+        variants.append(Variant(
+            row=row, quantization=quantization, status=str(summary.get("status")),
+            weights_bytes=int(weights) if weights is not None else summary.get("download_bytes"),
+            cold_start_ms=(summary.get("cold_start_ms") or {}).get("total"),
+            p50_ms=latency.get("p50"), p90_ms=latency.get("p90"), digit_f1=summary.get("digit_f1"),
+            sequence_accuracy=summary.get("sequence_accuracy"), images=int(summary.get("images") or 0),
+            errors=int(summary.get("errors") or 0)))
+    return variants
+
+
+@dataclass
+class SweepDecision:
+    """The variants, the float32 reference, which are eligible and why, and the recommendation."""
+
+    variants: list[Variant]
+    reference: Variant
+    metric: str
+    max_accuracy_drop: float
+    min_relative_accuracy: float | None
+    verdicts: dict[str, str] = field(default_factory=dict)
+    eligible: list[str] = field(default_factory=list)
+    recommended: Variant | None = None
+    reason: str = ""
+
+    def drop_points(self, variant: Variant) -> float | None:
+        """Accuracy lost against float32, in points (positive = worse)."""
+        ref, value = self.reference.accuracy(self.metric), variant.accuracy(self.metric)
+        return None if ref is None or value is None else 100.0 * (ref - value)
+
+
+def _pct(new: float | None, ref: float | None) -> str:
+    if new is None or ref is None or not ref:
+        return ""
+    return f"{100 * (new / ref - 1):+.0f}%"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
+
+
+def _bytes(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1e6:.2f} MB" if value >= 1e6 else f"{value / 1e3:.1f} KB"
+
+
+def decide(variants: list[Variant], max_accuracy_drop: float = 0.5, metric: str = "digit_f1",
+           min_relative_accuracy: float | None = None) -> SweepDecision:
+    """Recommend the eligible variant with the smallest cold start; see the module docstring."""
+    if metric not in METRICS:
+        raise UsageError(f"--accuracy-metric: {metric!r} is not one of {', '.join(METRICS)}")
+    references = [v for v in variants if v.quantization == REFERENCE and v.status == "complete"]
+    if not references:
+        raise UsageError("the sweep has no complete float32 row (quantization 'none') to compare with; "
+                         "include none in --quantization")
+    reference = references[0]
+    decision = SweepDecision(variants, reference, metric, max_accuracy_drop, min_relative_accuracy)
+    ref_accuracy = reference.accuracy(metric)
+    for variant in variants:
+        drop = decision.drop_points(variant)
+        if variant.status != "complete":
+            decision.verdicts[variant.row] = f"rejected: the row is '{variant.status}'"
+        elif variant.errors:
+            decision.verdicts[variant.row] = f"rejected: {variant.errors} of {variant.images} photos failed"
+        elif drop is None:
+            decision.verdicts[variant.row] = "rejected: no accuracy figure"
+        elif drop > max_accuracy_drop + 1e-9:
+            decision.verdicts[variant.row] = (f"rejected: {METRICS[metric]} drops {drop:.2f} points, more than "
+                                              f"{max_accuracy_drop:g}")
+        elif (min_relative_accuracy is not None and ref_accuracy
+              and variant.accuracy(metric) < min_relative_accuracy * ref_accuracy - 1e-12):
+            kept = 100 * variant.accuracy(metric) / ref_accuracy
+            decision.verdicts[variant.row] = (f"rejected: keeps {kept:.2f}% of float32's {METRICS[metric]}, "
+                                              f"below {100 * min_relative_accuracy:g}%")
+        else:
+            decision.eligible.append(variant.row)
+            decision.verdicts[variant.row] = ("reference" if variant is reference
+                                              else f"eligible: drop {drop:.2f} points")
+    candidates = [v for v in variants if v.row in decision.eligible]
+    timed = [v.cold_start_ms for v in candidates if v.cold_start_ms is not None]
+    tied = candidates
+    if timed:
+        limit = min(timed) + max(COLD_TIE_RELATIVE * min(timed), COLD_TIE_MS)
+        tied = [v for v in candidates if v.cold_start_ms is not None and v.cold_start_ms <= limit]
+    best = min(tied, key=lambda v: (v.weights_bytes if v.weights_bytes is not None else math.inf,
+                                    v.cold_start_ms if v.cold_start_ms is not None else math.inf))
+    decision.recommended = best
+    decision.verdicts[best.row] = "recommended"
+    decision.reason = _reason(decision, best, tied)
+    return decision
+
+
+def _reason(decision: SweepDecision, best: Variant, tied: list[Variant]) -> str:
+    ref = decision.reference
+    metric = METRICS[decision.metric]
+    bound = f"the {decision.max_accuracy_drop:g}-point bound on {metric}"
+    if decision.min_relative_accuracy is not None:
+        bound += f" and {100 * decision.min_relative_accuracy:g}% of float32"
+    rejected = [f"{v.quantization} ({decision.verdicts[v.row].removeprefix('rejected: ')})"
+                for v in decision.variants if decision.verdicts[v.row].startswith("rejected")]
+    tail = f" Rejected: {'; '.join(rejected)}." if rejected else ""
+    drop = decision.drop_points(best) or 0.0
+    accuracy = f"{metric} {'drops' if drop >= 0 else 'rises'} {abs(drop):.2f} points"
+    weights = (f"weights {_bytes(best.weights_bytes)} instead of {_bytes(ref.weights_bytes)} for float32"
+               if best.weights_bytes and ref.weights_bytes else "")
+    if len(tied) > 1:
+        colds = [v.cold_start_ms for v in tied if v.cold_start_ms is not None]
+        span = f"{_ms(min(colds))} to {_ms(max(colds))}" if colds else "no figures"
+        return (f"Ship {best.quantization} ({best.row}): within {bound}, the cold starts of "
+                f"{', '.join(v.quantization for v in tied)} ({span}, one measurement each) are within "
+                f"{COLD_TIE_RELATIVE:.0%} or {COLD_TIE_MS:g} ms of each other, too close to call, so the smallest "
+                f"download decides: {weights or 'fewest weight bytes'}; {accuracy}.{tail}")
+    if best is ref:
+        return (f"Ship float32 ({best.row}): no quantized variant starts faster within {bound} "
+                f"(float32 cold start {_ms(ref.cold_start_ms)}).{tail}")
+    saved = (1 - best.cold_start_ms / ref.cold_start_ms) if best.cold_start_ms and ref.cold_start_ms else None
+    cold = (f"cold start {_ms(best.cold_start_ms)} against {_ms(ref.cold_start_ms)} for float32"
+            + (f" ({100 * saved:.0f}% less)" if saved is not None else ""))
+    return (f"Ship {best.quantization} ({best.row}): the smallest cold start among the variants within {bound}: "
+            f"{cold}{', ' + weights if weights else ''}; {accuracy}.{tail}")
+
+
+def sweep_table(decision: SweepDecision,
+                f1_intervals: Mapping[str, tuple[float, float]] | None = None) -> list[list[str]]:
+    """The decision table as text cells, header first; changes are against float32."""
+    ref = decision.reference
+    table = [["variant", "weights", "cold start", "warm p50", "warm p90", "digit F1", "whole number",
+              "F1 change 95% CI", "decision"]]
+    for v in decision.variants:
+        def acc(value: float | None, reference: float | None) -> str:
+            if value is None:
+                return "-"
+            delta = "" if v is ref or reference is None else f" ({100 * (value - reference):+.2f} pt)"
+            return f"{100 * value:.2f}%{delta}"
+
+        def rel(text: str, new: float | None, old: float | None) -> str:
+            return text if v is ref else f"{text} ({_pct(new, old)})" if _pct(new, old) else text
+
+        bounds = (f1_intervals or {}).get(v.row)
+        interval = f"[{100 * bounds[0]:+.2f}, {100 * bounds[1]:+.2f}] pt" if bounds else None
+        table.append([v.row, rel(_bytes(v.weights_bytes), v.weights_bytes, ref.weights_bytes),
+                      rel(_ms(v.cold_start_ms), v.cold_start_ms, ref.cold_start_ms),
+                      rel(_ms(v.p50_ms), v.p50_ms, ref.p50_ms), rel(_ms(v.p90_ms), v.p90_ms, ref.p90_ms),
+                      acc(v.digit_f1, ref.digit_f1), acc(v.sequence_accuracy, ref.sequence_accuracy),
+                      "-" if v is ref or not interval else interval, decision.verdicts.get(v.row, "")])
+    return table
+
+
+def f1_intervals(out: Path, decision: SweepDecision, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Paired bootstrap 95% intervals of each variant's digit F1 change against float32, from the run folder."""
+    import numpy as np
+
+    from bench.history.rundata import RunData
+    from bench.significance import paired_f1
+
+    data = RunData.from_folder(out)
+    ref = data.correctness(decision.reference.row)
+    rng = np.random.default_rng(seed)
+    found = {}
+    for v in decision.variants:
+        if v is decision.reference:
+            continue
+        scores = data.correctness(v.row)
+        images = [i for i in ref if i in scores]
+        if not images:
+            continue
+        a = np.array([[ref[i].matched, ref[i].predicted, ref[i].true] for i in images], float)
+        b = np.array([[scores[i].matched, scores[i].predicted, scores[i].true] for i in images], float)
+        interval = paired_f1(a, b, rng)
+        found[v.row] = (interval.low, interval.high)
+    return found
+
+
+def write_sweep_report(out: Path, decision: SweepDecision, run: Mapping[str, Any],
+                       intervals: Mapping[str, tuple[float, float]] | None = None) -> tuple[Path, Path]:
+    """``sweep.md`` (table + recommendation) and ``sweep.png`` (accuracy against cold start) in ``out``."""
+    from bench.plots import sweep_figure
+
+    points = [("float32 (none)" if v.quantization == REFERENCE else v.quantization, v.cold_start_ms,
+               v.accuracy(decision.metric), v is decision.recommended)
+              for v in decision.variants if v.status == "complete"]
+    png = sweep_figure(points, decision.reference.accuracy(decision.metric), decision.max_accuracy_drop,
+                       METRICS[decision.metric])
+    (out / SWEEP_PNG).write_bytes(png)
+    table = sweep_table(decision, intervals)
+    describe = {row: s.get("describe") or {} for row, s in (run.get("backends") or {}).items()}
+    network = next((d.get("network") for d in describe.values() if d.get("network")), "none")
+    dataset = run.get("dataset") or {}
+    lines = [f"# Quantization sweep {run.get('run_id')}", "",
+             f"Dataset {dataset.get('name')} ({dataset.get('photos')} photos, the same for every variant); "
+             f"network {network}; cold start = download + init + first inference, one per variant; warm "
+             "latency over every photo; changes against float32 (quantization none).", "",
+             "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in table[1:]]
+    lines += ["", f"**Recommendation:** {decision.reason}", "", f"![accuracy against cold start]({SWEEP_PNG})", ""]
+    (out / SWEEP_MD).write_text("\n".join(lines), encoding="utf-8")
+    return out / SWEEP_MD, out / SWEEP_PNG
