@@ -107,7 +107,10 @@ def _suite(name: str, raw: dict[str, Any], source: Path) -> Suite:
     if not backends:
         raise UsageError(f"{where}: give backends = [\"name\", ...]")
     options = {b: {k: _option_value(v) for k, v in opts.items()} for b, opts in (raw.get("options") or {}).items()}
-    return Suite(name=name, backends=tuple(backends), dataset=raw.get("dataset"), limit=raw.get("limit"),
+    dataset = raw.get("dataset")
+    if dataset and (source.parent / dataset).exists():
+        dataset = str((source.parent / dataset).resolve())
+    return Suite(name=name, backends=tuple(backends), dataset=dataset, limit=raw.get("limit"),
                  warmup=int(raw.get("warmup", 3)), repeats=int(raw.get("repeats", 1)), options=options,
                  gallery=int(raw.get("gallery", 6)), description=str(raw.get("description", "")))
 

@@ -164,15 +164,15 @@ def test_unavailable_reasons_name_the_fix(monkeypatch, tmp_path):
     options = build_options(TfjsBackend.Options, "tfjs", {"model": str(tmp_path), "chromium": "/nonexistent/chrome"})
     assert "apt-get install chromium" in TfjsBackend.unavailable_reason(options)
     monkeypatch.setattr("backends.tfjs.backend.missing_page_files", lambda: [Path("tf.min.js")])
-    options = dataclasses.replace(options, chromium=None)
+    options = dataclasses.replace(options, chromium="/bin/sh", chromedriver="/bin/sh")
     assert "npm ci" in TfjsBackend.unavailable_reason(options)
 
 
 def test_missing_default_model_says_how_to_get_one(monkeypatch, tmp_path):
-    monkeypatch.setattr("backends.tfjs.backend.MODELS_DIR", tmp_path)
+    monkeypatch.setattr("backends.tfjs.backend.DEFAULT_MODEL", tmp_path / "digit_detector")
     monkeypatch.setattr("backends.tfjs.backend.missing_page_files", lambda: [])
     reason = TfjsBackend.unavailable_reason(TfjsBackend.Options(chromium="/bin/sh", chromedriver="/bin/sh"))
-    assert "no detector in" in reason and "--tfjs-model" in reason
+    assert "no detector at" in reason and "bench model export" in reason and "--tfjs-model" in reason
 
 
 @pytest.mark.slow
@@ -240,14 +240,18 @@ def test_unsupported_op_is_one_line_naming_it(tmp_path, capsys):
     assert not (model / "tfjs" / "none").exists()
 
 
-def test_server_serves_only_its_own_folders(tmp_path):
-    (tmp_path / "model.json").write_text("{}")
-    (tmp_path.parent / "secret.txt").write_text("no")
+def test_server_serves_only_its_own_folders_and_gzips_json(tmp_path):
+    import gzip
     import urllib.error
     import urllib.request
 
+    (tmp_path / "model.json").write_text('{"modelTopology": {}}' * 50)
+    (tmp_path.parent / "secret.txt").write_text("no")
     with PageServer(tmp_path) as server:
-        assert urllib.request.urlopen(f"{server.url}/model/model.json").read() == b"{}"
+        request = urllib.request.Request(f"{server.url}/model/model.json", headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request) as response:
+            assert response.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(response.read()) == (tmp_path / "model.json").read_bytes()
         for path in ("/model/../secret.txt", "/model/%2e%2e/secret.txt", "/etc/passwd", "/page/../options.py"):
             with pytest.raises(urllib.error.HTTPError) as caught:
                 urllib.request.urlopen(server.url + path)
@@ -399,16 +403,22 @@ def test_hung_page_times_out_then_restarts(tiny_model, photos):
 def test_network_profile_throttles_the_download_and_warm_cache_skips_it(tiny_model):
     throttled = _backend(tiny_model, network="custom:400:20")
     warm = _backend(tiny_model, cache="warm")
+    from_indexeddb = _backend(tiny_model, cache="warm", indexeddb="true")
     try:
         cold = throttled.open()
         second = warm.open()
+        stored = from_indexeddb.open()
+        assert all(r.error is None for r in from_indexeddb.recognize([_photo(np.zeros((20, 30, 3), np.uint8))]))
     finally:
         throttled.close()
         warm.close()
+        from_indexeddb.close()
     expected_ms = cold.download_bytes / (400 * 1000 / 8) * 1000
     assert cold.download_ms >= 0.8 * expected_ms
     assert cold.details["resource_timing_ms"] >= 0.8 * expected_ms
     assert second.download_bytes == 0 and second.details["resource_timing_body_bytes"] > 0
+    assert stored.download_bytes == 0 and stored.details["model_source"] == "indexeddb"
+    assert from_indexeddb.describe()["cache"] == "warm+indexeddb"
 
 
 @needs_browser
@@ -427,3 +437,31 @@ def test_ctrl_c_during_a_run_leaves_no_browser_behind(tiny_model, tiny_dataset, 
         run_benchmark(config)
     assert not [p for p in descendants(os.getpid()) if _command(p.pid) in ("chromium", "chromedriver")]
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "interrupted"
+
+
+@needs_browser
+@pytest.mark.slow
+def test_bench_run_flags_make_rows_that_describe_themselves(tiny_model, tiny_dataset, tmp_path):
+    from bench.cli import main
+
+    metadata = tiny_model / "tfjs" / "uint8" / "digitbench.json"
+    metadata.write_text(json.dumps({"default_threshold": 0.45}))
+    try:
+        code = main(["run", "--backends", "tfjs", "--dataset", str(tiny_dataset), "--out", str(tmp_path / "run"),
+                     "--warmup", "1", "--tfjs-model", str(tiny_model), "--quantization", "uint8",
+                     "--network", "wifi", "--cpu-throttle", "2"])
+    finally:
+        metadata.unlink()
+    assert code == 0
+    row = json.loads((tmp_path / "run" / "run.json").read_text())["backends"]["tfjs-wasm-uint8"]
+    described = row["describe"]
+    required = {"tfjs_backend", "quantization", "weights_bytes", "model", "model_sha256", "network", "cache",
+                "cpu_throttle", "max_texture_size", "webgl_renderer", "software_rendering", "browser_version",
+                "tfjs_version", "notes"}
+    assert required <= set(described)
+    assert (described["tfjs_backend"], described["quantization"], described["network"], described["cpu_throttle"]) == \
+        ("wasm", "uint8", "wifi", 2.0)
+    assert described["min_score"] == 0.45 and described["software_rendering"] is False
+    assert described["weights_bytes"] == read_model(tiny_model / "tfjs" / "uint8").weights_bytes
+    assert row["download_bytes"] > described["weights_bytes"] and row["errors"] == 0
+    assert {"download", "init", "first_inference", "total"} <= set(row["cold_start_ms"])

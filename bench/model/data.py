@@ -115,11 +115,13 @@ def random_transform(sample: Sample, config: ModelConfig, aug: Augmentation,
 def _offset(size: int, extent: float, lo: float, hi: float, rng: np.random.Generator) -> float:
     """An offset along one axis keeping the content [lo, hi] inside [0, size] and the photo
     [0, extent] covering as much of the input as it can."""
+    lo, hi = min(max(lo, 0.0), extent), min(max(hi, 0.0), extent)
     if hi - lo > size:
         return float((size - lo - hi) / 2 + rng.uniform(-0.1, 0.1) * size)
     if extent <= size:
         return float(rng.uniform(0, size - extent))
-    return float(rng.uniform(max(-lo, size - extent), min(size - hi, 0.0)))
+    low, high = max(-lo, size - extent), min(size - hi, 0.0)
+    return float(rng.uniform(low, high)) if low < high else float((low + high) / 2)
 
 
 def augment(sample: Sample, config: ModelConfig, aug: Augmentation,

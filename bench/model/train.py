@@ -29,16 +29,16 @@ class TrainConfig:
 
     data: str
     out: str
-    epochs: int = 80
-    steps_per_epoch: int = 60
+    epochs: int = 90
+    steps_per_epoch: int = 80
     batch_size: int = 32
-    learning_rate: float = 3e-3
+    learning_rate: float = 2e-3
     weight_decay: float = 5e-4
     warmup_epochs: int = 2
     seed: int = 0
     holdout: float = 0.1
-    synthetic: int = 0
-    synthetic_share: float = 0.25
+    synthetic: int = 3000
+    synthetic_share: float = 0.2
     limit: int | None = None
     threads: int = 2
     eval_every: int = 5
@@ -87,6 +87,12 @@ class BatchFeeder:
         self.thread.start()
 
     def _run(self, first_epoch: int) -> None:
+        try:
+            self._produce(first_epoch)
+        except BaseException as exc:  # handed to the training loop, which re-raises it
+            self.queue.put(exc)
+
+    def _produce(self, first_epoch: int) -> None:
         cfg = self.config
         n_syn = int(round(cfg.batch_size * cfg.synthetic_share)) if self.synthetic else 0
         for epoch in range(first_epoch, cfg.epochs):
@@ -106,7 +112,10 @@ class BatchFeeder:
                     return
 
     def get(self) -> dict[str, np.ndarray]:
-        return self.queue.get()
+        item = self.queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
     def close(self) -> None:
         self.stop.set()
@@ -133,7 +142,7 @@ def _check_out(out: Path, config: TrainConfig, resume: bool) -> None:
         raise UsageError(f"{out}: a training run is already there; add --resume to continue it or choose another --out")
     previous = json.loads(saved.read_text())
     mine = json.loads(json.dumps(config.to_dict()))
-    ignore = {"epochs", "eval_every", "threads"}
+    ignore = {"out", "epochs", "eval_every", "threads"}
     diff = sorted(k for k in mine if k not in ignore and previous.get(k) != mine[k])
     if diff:
         raise UsageError(f"{out}: --resume with different settings ({', '.join(diff)}); use the same options or another --out")

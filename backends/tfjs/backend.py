@@ -1,0 +1,251 @@
+"""``tfjs``: the detector as TF.js in headless Chromium, driven by Selenium.
+
+One row per (TF.js backend x quantization). :meth:`TfjsBackend.open` serves the page, TF.js and
+the row's model variant from a local server, starts a fresh browser, and measures the model
+download and init inside the page (a warm cache is a second visit). :meth:`recognize` sends
+photos in batches; each photo's latency is the page's ``performance.now()`` time from RGB
+pixels to detections (letterbox, inference, reading the outputs back). A browser that dies or
+hangs is restarted and the batch retried once; after ``--tfjs-max-restarts`` the row's
+remaining photos fail.
+"""
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from backends.tfjs.model_files import TfjsModel, load_variant, model_metadata, source_problem
+from backends.tfjs.options import DEFAULT_MIN_SCORE, DEFAULT_MODEL, LOCAL_CHROMIUM, TfjsOptions, emulation
+from backends.tfjs.page import BrowserGone, PageConfig, PageError, PageHung, PageSession, first_line
+from backends.tfjs.server import WEB_DIR, PageServer, missing_page_files
+from bench.backend import Backend
+from bench.errors import UsageError
+from bench.metrics import read_number
+from bench.photos import LoadedPhoto
+from bench.records import ColdStart, Digit, Recognition
+
+LOAD_TIMEOUT_S = 60.0
+
+
+def model_source(options: TfjsOptions) -> Path:
+    """The SavedModel or TF.js folder this configuration uses."""
+    return Path(options.model) if options.model else DEFAULT_MODEL
+
+
+class TfjsBackend(Backend):
+    """The detector in TF.js (webgl, wasm or cpu) inside headless Chromium."""
+
+    name = "tfjs"
+    Options = TfjsOptions
+    summary = "the detector in TF.js (webgl/wasm/cpu) in headless Chromium via Selenium"
+
+    @classmethod
+    def unavailable_reason(cls, options: TfjsOptions) -> str | None:
+        try:
+            import selenium  # noqa: F401
+        except ImportError:
+            return "selenium not installed: pip install selenium (see requirements.lock)"
+        if options.webdriver_url is None:
+            chromium = options.chromium or LOCAL_CHROMIUM
+            if not Path(chromium).is_file():
+                return f"no Chromium at {chromium}: apt-get install chromium (or pass --tfjs-chromium PATH)"
+            if not (Path(options.chromedriver).is_file() or shutil.which(options.chromedriver)):
+                return (f"no chromedriver at {options.chromedriver}: apt-get install chromium-driver "
+                        "(or pass --tfjs-chromedriver PATH)")
+        missing = missing_page_files()
+        if missing:
+            return f"TF.js npm packages missing ({missing[0].name}): run `npm ci` in {WEB_DIR} (or `make setup`)"
+        return source_problem(model_source(options), options.model is None, options.quantization)
+
+    @classmethod
+    def rows(cls, options: TfjsOptions) -> list[tuple[str, Any]]:
+        emulation(options)
+        return [(single.row_name(), single) for single in options.single_rows()]
+
+    def __init__(self, options: TfjsOptions | None = None, row: str | None = None) -> None:
+        super().__init__(options, row)
+        self.tfjs_backend = self.options.tfjs_backend[0]
+        self.quantization = self.options.quantization[0]
+        self.emulation = emulation(self.options)
+        self.model: TfjsModel | None = None
+        self.server: PageServer | None = None
+        self.session: PageSession | None = None
+        self.restarts = 0
+        self.cold: ColdStart | None = None
+        self.min_score = self.options.min_score if self.options.min_score is not None else DEFAULT_MIN_SCORE
+        self.browser_version: str | None = None
+        self.batch_size = self.options.batch_size
+
+    def _page_config(self) -> PageConfig:
+        from backends.tfjs.browser import BrowserSpec
+
+        chromium = self.options.chromium
+        if chromium is None and self.options.webdriver_url is None:
+            chromium = LOCAL_CHROMIUM
+        spec = BrowserSpec(chromium, self.options.chromedriver, self.options.webdriver_url, self.options.serve_host)
+        return PageConfig(self.tfjs_backend, self.emulation, self.options.cache == "warm", self.options.indexeddb,
+                          self.model.sha256, spec, self.options.batch_timeout_s, self._load_timeout_s())
+
+    def _load_timeout_s(self) -> float:
+        """A minute for page and model load, plus three times the model's download on a throttled network."""
+        network = self.emulation.network
+        if network is None:
+            return LOAD_TIMEOUT_S
+        total = self.model.weights_bytes + self.model.model_json.stat().st_size
+        return LOAD_TIMEOUT_S + 3 * total / (network.down_kbps * 125) + 4 * network.latency_ms / 1000
+
+    def open(self) -> ColdStart:
+        source = model_source(self.options)
+        problem = source_problem(source, self.options.model is None, (self.quantization,))
+        if problem:
+            raise UsageError(problem)
+        self.model = load_variant(source, self.quantization)
+        if self.options.min_score is None:
+            threshold = model_metadata(self.model.folder).get("default_threshold")
+            self.min_score = float(threshold) if threshold is not None else DEFAULT_MIN_SCORE
+        self.server = PageServer(self.model.folder, self.options.serve_host, isolated=self.options.wasm_threads)
+        self.cold = self._start_session()
+        return self.cold
+
+    def _start_session(self) -> ColdStart:
+        session = PageSession(self._page_config(), self.server)
+        try:
+            cold = session.open()
+        except BaseException:
+            session.close()
+            raise
+        self.session = session
+        self.browser_version = session.browser.version
+        return cold
+
+    def _restart(self, reason: str) -> str | None:
+        """Replace a dead or hung browser; the reason to give up instead, if any."""
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+        while self.restarts < self.options.max_restarts:
+            self.restarts += 1
+            try:
+                self._start_session()
+                self.session.warm_up()
+                return None
+            except Exception as exc:
+                reason = f"restart failed: {first_line(exc)}"
+                if self.session is not None:
+                    self.session.close()
+                    self.session = None
+        return f"browser not restarted again after {self.restarts} restarts (--tfjs-max-restarts); last: {reason}"
+
+    def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
+        def failed(message: str) -> list[Recognition]:
+            return [Recognition.failed(message) for _ in photos]
+
+        problem = None
+        for _attempt in range(2):
+            if self.session is None:
+                return failed(problem or "the browser is not running (it gave out earlier in this row)")
+            try:
+                raw = self.session.recognize([p.rgb for p in photos])
+            except (BrowserGone, PageHung) as exc:
+                problem = str(exc)
+                gave_up = self._restart(problem)
+                if gave_up:
+                    return failed(gave_up)
+                continue
+            except PageError as exc:
+                return failed(str(exc))
+            return [self._recognition(p, r) for p, r in zip(photos, raw)]
+        return failed(f"browser failed twice on this batch: {problem}")
+
+    def _recognition(self, photo: LoadedPhoto, raw: dict[str, Any]) -> Recognition:
+        if raw.get("error"):
+            return Recognition.failed(first_line(raw["error"]))
+        digits = to_digits(raw, photo, self.session.model_info["input"], self.min_score)
+        return Recognition(digits, read_number(digits), raw["latencyMs"],
+                           details={"preprocess_ms": round(raw["preprocessMs"], 4)})
+
+    def close(self) -> None:
+        session, self.session = self.session, None
+        server, self.server = self.server, None
+        try:
+            if session is not None:
+                session.close()
+        finally:
+            if server is not None:
+                server.close()
+
+    def describe(self) -> dict[str, Any]:
+        info = dict(self.session.setup_info) if self.session else {}
+        webgl = info.get("webgl") or {}
+        software = bool(self.tfjs_backend == "webgl" and webgl.get("software"))
+        return {
+            "tfjs_backend": self.tfjs_backend,
+            "quantization": self.quantization,
+            "weights_bytes": self.model.weights_bytes if self.model else None,
+            "model": str(self.model.folder) if self.model else str(model_source(self.options)),
+            "model_sha256": self.model.sha256 if self.model else None,
+            "source_model": str(model_source(self.options)),
+            "device": self.options.device,
+            "network": self.emulation.network_spec,
+            "cache": self.options.cache + ("+indexeddb" if self.options.cache == "warm" and self.options.indexeddb
+                                           else ""),
+            "cpu_throttle": self.emulation.cpu_throttle,
+            "max_texture_size": self.emulation.max_texture_size or None,
+            "webgl_renderer": webgl.get("renderer"),
+            "software_rendering": software,
+            "browser_version": self.browser_version,
+            "tfjs_version": info.get("tfjsVersion"),
+            "wasm_simd": info.get("wasmSimd"),
+            "wasm_threads": info.get("wasmThreadCount") if info.get("wasmThreads") else info.get("wasmThreads"),
+            "cross_origin_isolated": info.get("crossOriginIsolated"),
+            "webdriver": self.options.webdriver_url or "local chromedriver",
+            "min_score": self.min_score,
+            "batch_size": self.batch_size,
+            "restarts": self.restarts,
+            "notes": self._notes(software),
+        }
+
+    def _notes(self, software: bool) -> list[str]:
+        notes = []
+        if software:
+            notes.append("WebGL via SwiftShader (software), not a GPU figure")
+        if self.emulation.network is not None:
+            notes.append(f"model download throttled: {self.emulation.network.describe()}")
+        if self.emulation.cpu_throttle > 1:
+            notes.append(f"CPU throttled x{self.emulation.cpu_throttle:g} (DevTools)")
+        if self.emulation.max_texture_size and self.tfjs_backend == "webgl":
+            notes.append(f"WebGL texture limit {self.emulation.max_texture_size} (emulated)")
+        if self.options.cache == "warm":
+            notes.append("warm cache: second visit" + (", model from IndexedDB" if self.options.indexeddb else ""))
+        disagreement = timing_disagreement(self.cold)
+        if disagreement:
+            notes.append(disagreement)
+        if self.restarts:
+            notes.append(f"browser restarted {self.restarts}x")
+        return notes
+
+
+def timing_disagreement(cold: ColdStart | None, tolerance: float = 0.25, slack_ms: float = 20.0) -> str | None:
+    """A note when the page's download time and the browser's Resource Timing disagree."""
+    measured = cold.details.get("resource_timing_ms") if cold else None
+    if measured is None or cold.download_ms == 0:
+        return None
+    if abs(measured - cold.download_ms) <= max(slack_ms, tolerance * cold.download_ms):
+        return None
+    return f"download {cold.download_ms:.0f} ms by the page but {measured:.0f} ms by Resource Timing"
+
+
+def to_digits(raw: dict[str, Any], photo: LoadedPhoto, model_input: dict[str, int], min_score: float) -> list[Digit]:
+    """The page's detections above ``min_score`` as digits in photo pixels (the Python inverse mapping)."""
+    from bench.model.preprocess import letterbox_transform
+
+    transform = letterbox_transform(photo.height, photo.width, model_input["height"], model_input["width"])
+    digits = []
+    boxes = raw["boxes"]
+    for i, (score, cls) in enumerate(zip(raw["scores"], raw["classes"])):
+        if score < min_score:
+            continue
+        left, top, width, height = transform.to_photo(boxes[4 * i: 4 * i + 4])
+        digits.append(Digit(int(round(cls)), float(score), left, top, width, height))
+    return digits

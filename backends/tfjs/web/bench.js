@@ -1,0 +1,233 @@
+/*
+ * The page side of digitbench's tfjs backend. WebDriver calls window.digitbench.call(name, args)
+ * through executeAsyncScript; every call resolves to {ok: true, value} or {ok: false, error},
+ * never rejects. All timings are performance.now() inside the page.
+ */
+"use strict";
+
+const OUTPUT_KEYS = ["detection_boxes", "detection_scores", "detection_classes", "num_detections"];
+const SOFTWARE_RENDERERS = /swiftshader|llvmpipe|softpipe|software|basic render/i;
+
+const state = {model: null, outputNames: null, input: null, executeAsync: false};
+
+function webglInfo() {
+  const canvas = document.createElement("canvas");
+  const gl = canvas.getContext("webgl2") || canvas.getContext("webgl");
+  if (!gl) return {renderer: null, vendor: null, maxTextureSize: null, software: null};
+  const ext = gl.getExtension("WEBGL_debug_renderer_info");
+  const renderer = String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+  const vendor = String(gl.getParameter(ext ? ext.UNMASKED_VENDOR_WEBGL : gl.VENDOR));
+  const info = {renderer, vendor, maxTextureSize: gl.getParameter(gl.MAX_TEXTURE_SIZE),
+                software: SOFTWARE_RENDERERS.test(renderer)};
+  const lose = gl.getExtension("WEBGL_lose_context");
+  if (lose) lose.loseContext();
+  return info;
+}
+
+async function setup({backend, maxTextureSize, wasmPath}) {
+  const start = performance.now();
+  if (maxTextureSize) tf.env().set("WEBGL_MAX_TEXTURE_SIZE", maxTextureSize);
+  if (backend === "wasm") tf.wasm.setWasmPaths(wasmPath);
+  if (backend === "webgl") tf.env().set("SOFTWARE_WEBGL_ENABLED", true);
+  const ok = await tf.setBackend(backend);
+  if (!ok) throw new Error(`TF.js backend '${backend}' could not be initialised in this browser`);
+  await tf.ready();
+  const initMs = performance.now() - start;
+  const info = {backend: tf.getBackend(), tfjsVersion: tf.version.tfjs, initMs, webgl: webglInfo(),
+                userAgent: navigator.userAgent, wasmSimd: null, wasmThreads: null,
+                crossOriginIsolated: self.crossOriginIsolated === true};
+  if (backend === "wasm") {
+    info.wasmSimd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
+    info.wasmThreads = await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT");
+    info.wasmThreadCount = tf.wasm.getThreadsCount ? tf.wasm.getThreadsCount() : null;
+  }
+  if (backend === "webgl") info.webglMaxTextureSizeUsed = tf.env().getNumber("WEBGL_MAX_TEXTURE_SIZE");
+  return info;
+}
+
+async function fetchOrFail(url, what) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    throw new Error(`${what}: request failed (${err.message})`);
+  }
+  if (!response.ok) throw new Error(`${what}: HTTP ${response.status} ${response.statusText}`);
+  return response.arrayBuffer();
+}
+
+function shardBytes(manifest) {
+  const sizes = {float32: 4, int32: 4, bool: 1, string: 0, complex64: 8};
+  let total = 0;
+  for (const group of manifest) {
+    for (const spec of group.weights) {
+      const count = spec.shape.reduce((a, b) => a * b, 1);
+      const dtype = spec.quantization ? spec.quantization.dtype : spec.dtype;
+      const bytes = {uint8: 1, uint16: 2, float16: 2}[dtype] || sizes[spec.dtype];
+      total += count * bytes;
+    }
+  }
+  return total;
+}
+
+function resourceTiming(prefix) {
+  const entries = performance.getEntriesByType("resource").filter((e) => e.name.includes(prefix));
+  if (!entries.length) return null;
+  return {
+    entries: entries.length,
+    ms: Math.max(...entries.map((e) => e.responseEnd)) - Math.min(...entries.map((e) => e.startTime)),
+    transferBytes: entries.reduce((s, e) => s + e.transferSize, 0),
+    bodyBytes: entries.reduce((s, e) => s + e.encodedBodySize, 0),
+  };
+}
+
+async function download(base, version) {
+  const query = `?v=${version}`;
+  const raw = await fetchOrFail(`${base}model.json${query}`, "model.json");
+  let json;
+  try {
+    json = JSON.parse(new TextDecoder().decode(raw));
+  } catch (err) {
+    throw new Error(`model.json is not valid JSON (${err.message})`);
+  }
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw new Error("model.json has no modelTopology/weightsManifest: not a TF.js graph model");
+  }
+  const paths = json.weightsManifest.flatMap((group) => group.paths);
+  const buffers = await Promise.all(paths.map((p) => fetchOrFail(`${base}${p}${query}`, `weights shard ${p}`)));
+  const received = buffers.reduce((s, b) => s + b.byteLength, 0);
+  const expected = shardBytes(json.weightsManifest);
+  if (received !== expected) {
+    throw new Error(`weights shards hold ${received} bytes but model.json describes ${expected}: ` +
+                    `a shard is truncated or from another model`);
+  }
+  return {json, weightData: tf.io.concatenateArrayBuffers(buffers), bytes: raw.byteLength + received};
+}
+
+function useModel(model) {
+  const signature = model.modelSignature || {};
+  const outputs = signature.outputs || {};
+  const missing = OUTPUT_KEYS.filter((k) => !outputs[k]);
+  if (missing.length) {
+    throw new Error(`model signature lacks ${missing.join(", ")}: expected the TF Object Detection API ` +
+                    `outputs (${OUTPUT_KEYS.join(", ")})`);
+  }
+  const input = model.inputs[0];
+  const [, H, W, C] = input.shape;
+  if (!(H > 0 && W > 0 && C === 3)) {
+    throw new Error(`model input shape ${JSON.stringify(input.shape)} is not [1, H, W, 3] with a fixed H and W`);
+  }
+  state.model = model;
+  state.outputNames = OUTPUT_KEYS.map((k) => outputs[k].name);
+  state.input = {height: H, width: W, dtype: input.dtype};
+  state.executeAsync = false;
+}
+
+async function loadModel({base, version, store, indexedDbKey, saveToIndexedDb}) {
+  if (state.model) {
+    state.model.dispose();
+    state.model = null;
+  }
+  const result = {downloadMs: 0, downloadBytes: 0, resourceTiming: null, initMs: 0, source: store};
+  if (store === "indexeddb") {
+    const start = performance.now();
+    useModel(await tf.loadGraphModel(`indexeddb://${indexedDbKey}`));
+    result.initMs = performance.now() - start;
+  } else {
+    performance.clearResourceTimings();
+    const start = performance.now();
+    const fetched = await download(base, version);
+    const downloaded = performance.now();
+    const artifacts = await tf.io.getModelArtifactsForJSON(fetched.json, async (manifest) =>
+      [tf.io.getWeightSpecs(manifest), fetched.weightData]);
+    useModel(await tf.loadGraphModel(tf.io.fromMemory(artifacts)));
+    result.initMs = performance.now() - downloaded;
+    result.downloadMs = downloaded - start;
+    result.downloadBytes = fetched.bytes;
+    result.resourceTiming = resourceTiming(base);
+  }
+  if (saveToIndexedDb) await state.model.save(`indexeddb://${indexedDbKey}`);
+  result.input = state.input;
+  return result;
+}
+
+async function fetchPhoto({url, width, height}) {
+  const buffer = await fetchOrFail(url, `photo ${url}`);
+  if (buffer.byteLength !== width * height * 3) {
+    throw new Error(`photo ${url}: ${buffer.byteLength} bytes, expected ${width}x${height}x3`);
+  }
+  return new Uint8Array(buffer);
+}
+
+function modelInput(rgb, photo) {
+  const {height: H, width: W, dtype} = state.input;
+  const values = letterbox(rgb, photo.height, photo.width, H, W, dtype === "int32");
+  return tf.tensor(dtype === "int32" ? Int32Array.from(values) : values, [1, H, W, 3], dtype);
+}
+
+async function infer(x) {
+  if (!state.executeAsync) {
+    try {
+      return state.model.execute(x, state.outputNames);
+    } catch (err) {
+      if (!/executeAsync|dynamic op/i.test(err.message)) throw err;
+      state.executeAsync = true;
+    }
+  }
+  return state.model.executeAsync(x, state.outputNames);
+}
+
+async function recognizeOne(photo) {
+  const rgb = await fetchPhoto(photo);
+  const start = performance.now();
+  const x = modelInput(rgb, photo);
+  const prepared = performance.now();
+  let outputs = [];
+  try {
+    outputs = await infer(x);
+    const [boxes, scores, classes, num] = await Promise.all(outputs.map((t) => t.data()));
+    const end = performance.now();
+    return {latencyMs: end - start, preprocessMs: prepared - start, boxes: Array.from(boxes),
+            scores: Array.from(scores), classes: Array.from(classes), num: num[0]};
+  } finally {
+    x.dispose();
+    outputs.forEach((t) => t.dispose());
+  }
+}
+
+async function recognize({photos}) {
+  if (!state.model) throw new Error("no model loaded");
+  const results = [];
+  for (const photo of photos) {
+    try {
+      results.push(await recognizeOne(photo));
+    } catch (err) {
+      results.push({error: err && err.message ? err.message : String(err)});
+    }
+  }
+  return results;
+}
+
+async function input(photo) {
+  const rgb = await fetchPhoto(photo);
+  const x = modelInput(rgb, photo);
+  try {
+    return Array.from(await x.data());
+  } finally {
+    x.dispose();
+  }
+}
+
+const api = {setup, loadModel, recognize, input, webglInfo: async () => webglInfo()};
+
+window.digitbench = {
+  ready: true,
+  async call(name, args) {
+    try {
+      if (!api[name]) throw new Error(`unknown page call ${name}`);
+      return {ok: true, value: await api[name](args || {})};
+    } catch (err) {
+      return {ok: false, error: err && err.message ? err.message : String(err)};
+    }
+  },
+};

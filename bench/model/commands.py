@@ -1,0 +1,83 @@
+"""``bench model train`` and ``bench model export``: the CLI over :mod:`bench.model.train` and
+:mod:`bench.model.export`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.errors import UsageError
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "svhn" / "train"
+DEFAULT_MODEL = REPO / "models" / "digit_detector"
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HEIGHTxWIDTH, e.g. 80x160") from None
+    return height, width
+
+
+def register(subparsers) -> None:
+    """Add ``bench model`` with its ``train`` and ``export`` subcommands."""
+    model = subparsers.add_parser("model", help="train and export our own digit detector")
+    sub = model.add_subparsers(dest="model_command", metavar="ACTION")
+    model.set_defaults(handler=lambda args: model.print_help() or 2)
+
+    train = sub.add_parser("train", help="train the detector on CPU (seeded, resumable)")
+    train.add_argument("--data", default=str(DEFAULT_DATA), help="annotations.jsonl + images/ folder "
+                       "(default: %(default)s); never a test split")
+    train.add_argument("--out", required=True, help="folder for checkpoints, logs and final weights")
+    train.add_argument("--epochs", type=int, default=90)
+    train.add_argument("--steps-per-epoch", type=int, default=80)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--holdout", type=float, default=0.1, help="share of --data held out to pick the threshold")
+    train.add_argument("--synthetic", type=int, default=3000, help="synthetic photos to render and mix in")
+    train.add_argument("--synthetic-share", type=float, default=0.2, help="share of each batch that is synthetic")
+    train.add_argument("--limit", type=int, default=None, help="use only the first N photos of --data")
+    train.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads (0 = all cores)")
+    train.add_argument("--eval-every", type=int, default=5, help="evaluate on the held-out photos every N epochs")
+    train.add_argument("--input-size", type=_size, default=None, help="model input HEIGHTxWIDTH (default 80x160)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.set_defaults(handler=handle_train)
+
+    export = sub.add_parser("export", help="export a training run as an OD API-style SavedModel")
+    export.add_argument("--run", required=True, help="the --out folder of a `bench model train` run")
+    export.add_argument("--weights", default=None, help="weights file (default: RUN/final.weights.h5)")
+    export.add_argument("--out", default=str(DEFAULT_MODEL), help="SavedModel folder (default: %(default)s)")
+    export.set_defaults(handler=handle_export)
+
+
+def handle_train(args: argparse.Namespace) -> int:
+    from bench.model.architecture import ModelConfig
+    from bench.model.train import TrainConfig, train
+
+    if not (Path(args.data) / "annotations.jsonl").is_file():
+        raise UsageError(f"--data {args.data}: no annotations.jsonl there; give an SVHN JSONL folder")
+    if Path(args.data).resolve().name.startswith("test"):
+        raise UsageError(f"--data {args.data}: looks like a test split; train on train data only")
+    try:
+        model = ModelConfig() if args.input_size is None else ModelConfig(input_height=args.input_size[0],
+                                                                          input_width=args.input_size[1])
+    except ValueError as exc:
+        raise UsageError(f"--input-size: {exc}") from None
+    config = TrainConfig(data=str(args.data), out=str(args.out), epochs=args.epochs,
+                         steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+                         learning_rate=args.lr, seed=args.seed, holdout=args.holdout,
+                         synthetic=args.synthetic, synthetic_share=args.synthetic_share, limit=args.limit,
+                         threads=args.threads, eval_every=args.eval_every, model=model)
+    train(config, resume=args.resume)
+    return 0
+
+
+def handle_export(args: argparse.Namespace) -> int:
+    from bench.model.export import export_run
+
+    info = export_run(args.run, args.out, args.weights)
+    print(f"exported {info.path}: {info.params} parameters, {info.flops / 1e6:.1f} MFLOPs, "
+          f"{info.weights_bytes} weight bytes (float32)")
+    return 0

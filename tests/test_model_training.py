@@ -1,0 +1,91 @@
+"""Smoke training of a few steps (what CI runs), resuming, export, and the CLI's checks."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.errors import UsageError
+from bench.model.architecture import ModelConfig
+
+pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy keyword:DeprecationWarning")
+
+TINY = ModelConfig(input_height=32, input_width=64, stem=4, stages=((8, 0), (8, 1), (8, 0)), neck=8,
+                   max_detections=5)
+
+
+def _config(data: Path, out: Path, epochs: int):
+    from bench.model.train import TrainConfig
+
+    return TrainConfig(data=str(data), out=str(out), epochs=epochs, steps_per_epoch=1, batch_size=4,
+                       holdout=0.34, synthetic=3, synthetic_share=0.25, eval_every=1, warmup_epochs=1,
+                       model=TINY)
+
+
+def test_smoke_training_logs_each_epoch_resumes_and_exports(tiny_dataset: Path, tmp_path: Path):
+    from bench.model.export import METADATA, export_run
+    from bench.model.train import train
+
+    out = tmp_path / "run"
+    lines: list[str] = []
+    train(_config(tiny_dataset, out, epochs=1), log=lines.append)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1]
+    assert "heat_loss" in log[0] and "val_f1" in log[0]
+    assert (out / "final.weights.h5").is_file() and (out / "eval.json").is_file()
+
+    with pytest.raises(UsageError, match="--resume"):
+        train(_config(tiny_dataset, out, epochs=2))
+    lines.clear()
+    train(_config(tiny_dataset, out, epochs=2), resume=True, log=lines.append)
+    assert any("resumed" in line and "epoch 1" in line for line in lines)
+    assert [json.loads(x)["epoch"] for x in (out / "log.jsonl").read_text().splitlines()] == [1, 2]
+
+    info = export_run(out, tmp_path / "model")
+    assert (info.path / "saved_model.pb").is_file()
+    metadata = json.loads((info.path / METADATA).read_text())
+    assert metadata["input"]["height"] == 32 and metadata["classes"].startswith("zero-based")
+    assert info.weights_bytes == info.params * 4
+
+
+def test_resume_refuses_different_settings(tiny_dataset: Path, tmp_path: Path):
+    from dataclasses import replace
+
+    from bench.model.train import _check_out
+
+    config = _config(tiny_dataset, tmp_path, epochs=1)
+    (tmp_path / "train_config.json").write_text(json.dumps(config.to_dict()))
+    _check_out(tmp_path, replace(config, epochs=5), resume=True)
+    with pytest.raises(UsageError, match="batch_size"):
+        _check_out(tmp_path, replace(config, batch_size=8), resume=True)
+
+
+def _parser():
+    from bench.model import commands
+
+    parser = argparse.ArgumentParser(prog="bench")
+    commands.register(parser.add_subparsers())
+    return parser
+
+
+def test_cli_refuses_a_test_split_and_a_missing_folder(tmp_path: Path):
+    from bench.model.commands import handle_train
+
+    test_split = tmp_path / "test-dev"
+    test_split.mkdir()
+    (test_split / "annotations.jsonl").write_text("")
+    args = _parser().parse_args(["model", "train", "--data", str(test_split), "--out", str(tmp_path / "o")])
+    with pytest.raises(UsageError, match="test split"):
+        handle_train(args)
+    args = _parser().parse_args(["model", "train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    with pytest.raises(UsageError, match="annotations.jsonl"):
+        handle_train(args)
+
+
+def test_cli_export_names_a_folder_that_is_not_a_run(tmp_path: Path):
+    args = _parser().parse_args(["model", "export", "--run", str(tmp_path), "--out", str(tmp_path / "m")])
+    with pytest.raises(UsageError, match="train_config.json"):
+        args.handler(args)
