@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bench`` console script."""
     os.environ.setdefault("SE_OFFLINE", "true")
     os.environ.setdefault("NO_GCE_CHECK", "true")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -205,7 +205,7 @@ def convert_saved_model(saved_model: Path, quantizations: Sequence[str] = QUANTI
             metadata = saved_model / "assets.extra" / METADATA_NAME
             if metadata.is_file():
                 shutil.copyfile(metadata, staging / METADATA_NAME)
-            record = {"source": str(saved_model), "source_sha256": fingerprint, "quantization": quantization,
+            record = {"source": saved_model.name, "source_sha256": fingerprint, "quantization": quantization,
                       "tensorflowjs": _converter_version()}
             (staging / CONVERSION_FILE).write_text(json.dumps(record, indent=2) + "\n")
             shutil.rmtree(target, ignore_errors=True)

@@ -31,16 +31,22 @@ def handle_backends(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="digitbench backends")
-    for column in ("name", "available", "in default run", "why not / fix", "what", "from"):
+    columns = ["name", "available", "default run", "why not / fix"]
+    if args.verbose:
+        columns += ["what", "from"]
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in backend_status():
         colour = "green" if row["available"] == "yes" else "red"
-        table.add_row(row["name"], f"[{colour}]{row['available']}[/{colour}]", row["default"], row["reason"],
-                      row["summary"], f"{row['target']} ({row['distribution']})")
+        cells = [row["name"], f"[{colour}]{row['available']}[/{colour}]", row["default"], row["reason"]]
+        if args.verbose:
+            cells += [row["summary"], f"{row['target']} ({row['distribution']})"]
+        table.add_row(*cells)
     Console().print(table)
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("backends", help="list backends and whether they can run here")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also show what each backend is and its source")
     parser.set_defaults(handler=handle_backends)

@@ -32,6 +32,7 @@ def handle_convert(args: argparse.Namespace) -> int:
             variants = convert_saved_model(model, quantizations, force=args.force, log=print)
     except ConversionError as exc:
         raise ConversionError(f"{exc} (TensorFlow's log: {log})") from None
+    log.unlink(missing_ok=True)
     for variant in variants:
         state = "up to date" if variant.reused else "written"
         print(f"{variant.quantization}: {variant.folder / 'model.json'} ({variant.weights_bytes:,} bytes of "
