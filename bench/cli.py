@@ -19,7 +19,7 @@ COMMAND_MODULES = (
     "bench.commands.run",
     "bench.commands.backends",
     "bench.commands.datasets",
-    "bench.commands.convert",
+    "bench.model.commands",
     "bench.commands.history",
     "bench.commands.compare",
     "bench.commands.nightly",

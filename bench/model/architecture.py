@@ -107,7 +107,8 @@ def build_network(config: ModelConfig, folded: bool = False):
         features.append(x)
     x = layers.Conv2D(config.neck, 1, name=f"lat{len(features) - 1}")(features[-1])
     for level in range(len(features) - 2, -1, -1):
-        x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{level}")(x)
+        height, width = features[level].shape[1:3]
+        x = layers.Resizing(height, width, interpolation="nearest", name=f"up{level}")(x)
         lateral = layers.Conv2D(config.neck, 1, name=f"lat{level}")(features[level])
         x = layers.Add(name=f"merge{level}")([x, lateral])
         x = _separable(x, config.neck, 1, f"neck{level}", folded)

@@ -21,7 +21,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def register(subparsers) -> None:
-    """Add ``bench model`` with its ``train`` and ``export`` subcommands."""
+    """Add ``bench model`` with its ``train``, ``export`` and ``convert`` subcommands."""
     model = subparsers.add_parser("model", help="train and export our own digit detector")
     sub = model.add_subparsers(dest="model_command", metavar="ACTION")
     model.set_defaults(handler=lambda args: model.print_help() or 2)
@@ -50,6 +50,10 @@ def register(subparsers) -> None:
     export.add_argument("--weights", default=None, help="weights file (default: RUN/final.weights.h5)")
     export.add_argument("--out", default=str(DEFAULT_MODEL), help="SavedModel folder (default: %(default)s)")
     export.set_defaults(handler=handle_export)
+
+    from bench.commands.convert import register as register_convert
+
+    register_convert(sub)
 
 
 def handle_train(args: argparse.Namespace) -> int:
