@@ -233,7 +233,7 @@ def test_unsupported_op_is_one_line_naming_it(tmp_path, capsys):
     _need_converter()
 
     model = _save_tiny_detector(tmp_path / "nms", nms=True)
-    assert main(["convert", str(model), "--quantization", "none"]) == 1
+    assert main(["model", "convert", str(model), "--quantization", "none"]) == 1
     error = capsys.readouterr().err.strip()
     assert error.startswith("bench: error:") and "\n" not in error
     assert "CombinedNonMaxSuppression" in error

@@ -59,7 +59,7 @@ def read_model(folder: Path) -> TfjsModel:
     """Check a graph-model folder and describe it; raises :class:`ModelError` with one line."""
     path = Path(folder) / "model.json"
     if not path.is_file():
-        raise ModelError(f"{path}: not found; convert the model first (`bench convert SAVED_MODEL`)")
+        raise ModelError(f"{path}: not found; convert the model first (`bench model convert SAVED_MODEL`)")
     try:
         data = json.loads(path.read_bytes())
     except (ValueError, UnicodeDecodeError) as exc:

@@ -1,4 +1,4 @@
-"""``bench convert MODEL --quantization none,float16,uint8``: SavedModel -> TF.js graph models.
+"""``bench model convert MODEL --quantization none,float16,uint8``: SavedModel -> TF.js graph models.
 
 Meant to live under ``bench model convert``; registered at the top level until the ``model``
 command group takes it.
