@@ -64,6 +64,7 @@ class RichObserver:
                                  TextColumn("errors {task.fields[errors]}"), TimeElapsedColumn(),
                                  console=console, transient=False)
         self.tasks: dict[str, Any] = {}
+        self.errors: dict[str, int] = {}
 
     def __enter__(self) -> RichObserver:
         self.progress.start()
@@ -74,11 +75,11 @@ class RichObserver:
 
     def row_started(self, row: str, photos: int) -> None:
         self.tasks[row] = self.progress.add_task(row, total=photos, errors=0)
+        self.errors[row] = 0
 
     def photo_done(self, row: str, record: dict[str, Any]) -> None:
-        task = self.tasks[row]
-        errors = self.progress.tasks[[t.id for t in self.progress.tasks].index(task)].fields["errors"]
-        self.progress.update(task, advance=1, errors=errors + (record["error"] is not None))
+        self.errors[row] += record["error"] is not None
+        self.progress.update(self.tasks[row], advance=1, errors=self.errors[row])
 
     def row_finished(self, row: str, summary: dict[str, Any]) -> None:
         if summary.get("status") == "failed":
@@ -92,12 +93,10 @@ def handle_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from bench.report import rich_table
-    from bench.runner import run_benchmark
+    from bench.runner import default_out, run_benchmark
 
     console = Console(stderr=False)
     config = config_from_args(args, args.backend_flags, Path(args.out) if args.out else None)
-    from bench.runner import default_out
-
     if config.out is None:
         config.out = default_out(config.reports_dir)
     try:
