@@ -227,6 +227,20 @@ def test_converter_variants_are_written_once_with_the_true_output_names(tiny_mod
 
 
 @pytest.mark.slow
+def test_a_missing_variant_is_converted_on_first_use(tiny_model, tmp_path):
+    import shutil
+
+    from backends.tfjs.model_files import ensure_converted
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model, copy)
+    shutil.rmtree(copy / "tfjs" / "uint8")
+    folder = ensure_converted(copy, "uint8")
+    assert folder == copy / "tfjs" / "uint8"
+    assert read_model(folder).quantization == "uint8"
+
+
+@pytest.mark.slow
 def test_unsupported_op_is_one_line_naming_it(tmp_path, capsys):
     from bench.cli import main
 

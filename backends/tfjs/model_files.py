@@ -120,7 +120,7 @@ def source_problem(source: Path, default: bool, quantizations: tuple[str, ...]) 
 def ensure_converted(saved_model: Path, quantization: str) -> Path:
     """The variant's folder, converted first if missing or stale (in a child process: TF stays out of this one)."""
     if not is_current(saved_model, quantization):
-        done = subprocess.run([sys.executable, "-m", "bench.cli", "convert", str(saved_model), "--quantization",
+        done = subprocess.run([sys.executable, "-m", "bench.cli", "model", "convert", str(saved_model), "--quantization",
                                quantization], capture_output=True, text=True)
         if done.returncode != 0:
             lines = [line for line in done.stderr.splitlines() if line.strip()]
