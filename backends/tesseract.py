@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.backend import Backend
+from bench.errors import first_line
 from bench.options import option
 from bench.photos import LoadedPhoto
 from bench.records import ColdStart, Digit, Recognition
@@ -148,7 +149,7 @@ class TesseractBackend(Backend):
         except RuntimeError as exc:
             return Recognition.failed(f"tesseract: {exc} (over --tesseract-timeout-s {self.options.timeout_s:g})")
         except (pytesseract.TesseractError, subprocess.SubprocessError, OSError) as exc:
-            return Recognition.failed(f"tesseract failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
+            return Recognition.failed(f"tesseract failed: {first_line(exc, repr(exc))}")
         latency = (time.perf_counter_ns() - start) / 1e6
         digits, text = parse_hocr(hocr, scale, self.options.min_score)
         return Recognition(digits, text, latency)

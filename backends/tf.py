@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from bench.backend import Backend
-from bench.errors import BackendUnavailable
+from bench.errors import BackendUnavailable, first_line
+from bench.metrics import read_number
 from bench.model.preprocess import Transform, letterbox, to_uint8
 from bench.options import option
 from bench.photos import LoadedPhoto
@@ -122,8 +123,8 @@ class TFBackend(Backend):
         try:
             loaded = tf.saved_model.load(str(path))
         except Exception as exc:  # protobuf, IO and TF errors alike: the model is unusable
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BackendUnavailable(f"--tf-model {path}: not a loadable SavedModel ({first})") from None
+            raise BackendUnavailable(f"--tf-model {path}: not a loadable SavedModel "
+                                     f"({first_line(exc, type(exc).__name__)})") from None
         self._loaded = loaded
         self._fn, self._input_name, spec = self._check_signature(loaded, path)
         self._height, self._width = spec.shape[1], spec.shape[2]
@@ -215,11 +216,10 @@ class TFBackend(Backend):
                 arrays, elapsed = self._call(image)
             except Exception as exc:  # a model failing on one photo is that photo's error
                 results.append(Recognition.failed(f"tf: model call failed ({type(exc).__name__}: "
-                                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"))
+                                                  f"{first_line(exc, '')})"))
                 continue
             found = self.digits(arrays, 0, transform)
-            text = "".join(str(d.label) for d in sorted(found, key=lambda d: d.left + d.width / 2))
-            results.append(Recognition(digits=found, text=text, latency_ms=elapsed / 1e6))
+            results.append(Recognition(digits=found, text=read_number(found), latency_ms=elapsed / 1e6))
         self._measure_batch(prepared, results)
         return results
 

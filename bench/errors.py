@@ -1,6 +1,12 @@
 """The exceptions digitbench raises on purpose; each message is one line naming what to fix."""
 
 
+def first_line(error: object, default: str = "unknown error") -> str:
+    """The first non-empty line of an error or message, stripped; ``default`` when there is none."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else default
+
+
 class BenchError(Exception):
     """Base class: a problem the user can fix, reported as one line."""
 

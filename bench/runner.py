@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from bench.backend import Backend
 from bench.dataset import Dataset, load_dataset
 from bench.environment import describe_environment
-from bench.errors import BackendUnavailable, BenchError, PhotoError, UsageError
+from bench.errors import BackendUnavailable, BenchError, PhotoError, UsageError, first_line
 from bench.options import build_options
 from bench.photos import MAX_MEGAPIXELS, LoadedPhoto, Photo
 from bench.records import Recognition
@@ -151,8 +151,8 @@ def _ms(ns: int) -> float:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if not isinstance(exc, BenchError) else text
+    text = first_line(exc, "")
+    return text if isinstance(exc, BenchError) else f"{type(exc).__name__}: {text}"
 
 
 class Runner:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError, UsageError
+from bench.errors import BenchError, UsageError, first_line
 
 QUANTIZATIONS = ("none", "float16", "uint8")
 CONVERSION_FILE = "conversion.json"
@@ -111,8 +111,7 @@ def one_line_reason(exc: BaseException) -> str:
     match = _OP_MISSING.search(text)
     if match:
         return f"unsupported op for TF.js: {match.group(1)}"
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
-    return f"{type(exc).__name__}: {first}"
+    return f"{type(exc).__name__}: {first_line(text, type(exc).__name__)}"
 
 
 @contextlib.contextmanager

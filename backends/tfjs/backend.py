@@ -17,10 +17,10 @@ from typing import Any
 
 from backends.tfjs.model_files import TfjsModel, load_variant, model_metadata, source_problem
 from backends.tfjs.options import DEFAULT_MIN_SCORE, DEFAULT_MODEL, LOCAL_CHROMIUM, TfjsOptions, emulation
-from backends.tfjs.page import BrowserGone, PageConfig, PageError, PageHung, PageSession, first_line
+from backends.tfjs.page import BrowserGone, PageConfig, PageError, PageHung, PageSession
 from backends.tfjs.server import WEB_DIR, PageServer, missing_page_files
 from bench.backend import Backend
-from bench.errors import UsageError
+from bench.errors import UsageError, first_line
 from bench.metrics import read_number
 from bench.photos import LoadedPhoto
 from bench.records import ColdStart, Digit, Recognition

@@ -17,7 +17,7 @@ import numpy as np
 from backends.tfjs.browser import Browser, BrowserSpec
 from backends.tfjs.options import Emulation
 from backends.tfjs.server import PageServer
-from bench.errors import BenchError
+from bench.errors import BenchError, first_line
 from bench.records import ColdStart
 
 CALL = ("const done = arguments[arguments.length - 1];"
@@ -52,12 +52,6 @@ class PageConfig:
     timeout_s: float
     load_timeout_s: float
     """For page load and model load, which a throttled network can make long."""
-
-
-def first_line(error: object) -> str:
-    """The first non-empty line of an error or message."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else "unknown error"
 
 
 class PageSession:
