@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.backend import Backend
+from bench.clock import ms_since
 from bench.options import option
 from bench.photos import LoadedPhoto
 from bench.records import ColdStart, Digit, Recognition
@@ -52,7 +53,7 @@ class OracleBackend(Backend):
             raise RuntimeError("oracle told to fail in open()")
         start = time.perf_counter_ns()
         _busy(self.options.init_ms)
-        return ColdStart(init_ms=(time.perf_counter_ns() - start) / 1e6)
+        return ColdStart(init_ms=ms_since(start))
 
     def _rng(self, image: str) -> np.random.Generator:
         digest = hashlib.sha256(f"{self.options.seed}:{image}".encode()).digest()
@@ -64,7 +65,7 @@ class OracleBackend(Backend):
         rng = self._rng(loaded.photo.image)
         _busy(opts.delay_ms + rng.uniform(0, opts.jitter_ms))
         if rng.random() < opts.fail_rate:
-            return Recognition.failed("oracle: injected failure", (time.perf_counter_ns() - start) / 1e6)
+            return Recognition.failed("oracle: injected failure", ms_since(start))
         digits = []
         for true in loaded.photo.truth:
             if rng.random() < opts.miss_rate:
@@ -75,7 +76,7 @@ class OracleBackend(Backend):
             box = true.box
             digits.append(Digit(label, 1.0, box.left, box.top, box.width, box.height))
         text = "".join(str(d.label) for d in digits)
-        return Recognition(digits, text, (time.perf_counter_ns() - start) / 1e6)
+        return Recognition(digits, text, ms_since(start))
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         return [self._one(p) for p in photos]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.backend import Backend
+from bench.clock import ms_since
 from bench.errors import first_line
 from bench.options import option
 from bench.photos import LoadedPhoto
@@ -136,7 +137,7 @@ class TesseractBackend(Backend):
         self._config = f"--psm {self.options.psm} --oem {self.options.oem} -c hocr_char_boxes=1"
         if self.options.whitelist:
             self._config += " -c tessedit_char_whitelist=0123456789"
-        return ColdStart(init_ms=(time.perf_counter_ns() - start) / 1e6)
+        return ColdStart(init_ms=ms_since(start))
 
     def _one(self, loaded: LoadedPhoto) -> Recognition:
         import pytesseract
@@ -150,7 +151,7 @@ class TesseractBackend(Backend):
             return Recognition.failed(f"tesseract: {exc} (over --tesseract-timeout-s {self.options.timeout_s:g})")
         except (pytesseract.TesseractError, subprocess.SubprocessError, OSError) as exc:
             return Recognition.failed(f"tesseract failed: {first_line(exc, repr(exc))}")
-        latency = (time.perf_counter_ns() - start) / 1e6
+        latency = ms_since(start)
         digits, text = parse_hocr(hocr, scale, self.options.min_score)
         return Recognition(digits, text, latency)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.backend import Backend
+from bench.clock import ms_since
 from bench.dataset import Dataset, load_dataset
 from bench.environment import describe_environment
 from bench.errors import BackendUnavailable, BenchError, PhotoError, UsageError, first_line
@@ -146,10 +147,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _ms(ns: int) -> float:
-    return ns / 1e6
-
-
 def _one_line(exc: BaseException) -> str:
     text = first_line(exc, "")
     return text if isinstance(exc, BenchError) else f"{type(exc).__name__}: {text}"
@@ -232,7 +229,7 @@ class Runner:
         except Exception as exc:
             message = _one_line(exc)
             results = [Recognition.failed(message) for _ in photos]
-        wall = _ms(time.perf_counter_ns() - start) / max(len(photos), 1)
+        wall = ms_since(start) / max(len(photos), 1)
         return results, wall
 
     def _batches(self, size: int) -> Iterator[list[Photo]]:
@@ -279,7 +276,7 @@ class Runner:
                 self.observer.note(f"{row}: could not start: {_one_line(exc)}")
                 self.observer.row_finished(row, summary)
                 return
-            open_wall = _ms(time.perf_counter_ns() - start)
+            open_wall = ms_since(start)
             warm = self._warm_photos(max(self.config.warmup, backend.batch_size, 1))
             first_ms = None
             if warm:

@@ -24,6 +24,7 @@ from backends.vision.parse import read_response
 from backends.vision.recording import Recorded, Recordings, response_key
 from backends.vision.usage import Usage
 from bench.backend import Backend
+from bench.clock import ms_since
 from bench.errors import UsageError
 from bench.photos import LoadedPhoto
 from bench.records import ColdStart, Recognition
@@ -36,10 +37,6 @@ def _client_installed() -> bool:
         return importlib.util.find_spec("google.cloud.vision") is not None
     except ModuleNotFoundError:
         return False
-
-
-def _ms_since(start_ns: int) -> float:
-    return (time.perf_counter_ns() - start_ns) / 1e6
 
 
 class VisionBackend(Backend):
@@ -128,7 +125,7 @@ class VisionBackend(Backend):
     def _open_replay(self) -> ColdStart:
         start = time.perf_counter_ns()
         self._replay = Recordings(Path(self.options.replay).expanduser() / self.row)
-        return ColdStart(init_ms=_ms_since(start), details={"replayed": True})
+        return ColdStart(init_ms=ms_since(start), details={"replayed": True})
 
     def redact(self, text: str) -> str:
         """``text`` with the API key and any access token replaced by ``***``."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from backends.vision.credentials import CredentialSource, load_credentials
 from backends.vision.endpoint import Endpoint
+from bench.clock import ms_since
 
 
 def _plaintext_grpc_transport(endpoint: Endpoint):
@@ -55,10 +56,6 @@ class OpenedClient:
         return sum(v for v in self.steps_ms.values() if v is not None)
 
 
-def _ms_since(start_ns: int) -> float:
-    return round((time.perf_counter_ns() - start_ns) / 1e6, 3)
-
-
 def open_client(endpoint: Endpoint, transport: str, source: CredentialSource, quota_project: str,
                 timeout_s: float) -> OpenedClient:
     """Import the library, create the client, authenticate and (gRPC) connect, timing each step.
@@ -68,19 +65,19 @@ def open_client(endpoint: Endpoint, transport: str, source: CredentialSource, qu
     start = time.perf_counter_ns()
     import google.cloud.vision  # noqa: F401
 
-    steps: dict[str, float | None] = {"import_ms": _ms_since(start)}
+    steps: dict[str, float | None] = {"import_ms": round(ms_since(start), 3)}
     try:
         start = time.perf_counter_ns()
         client = make_client(endpoint, transport, source, quota_project)
-        steps["client_ms"] = _ms_since(start)
+        steps["client_ms"] = round(ms_since(start), 3)
         start = time.perf_counter_ns()
-        steps["auth_ms"] = _ms_since(start) if authenticate(client) else None
+        steps["auth_ms"] = round(ms_since(start), 3) if authenticate(client) else None
     except Exception as exc:
         message = f"{source.describe()} credentials unusable: {type(exc).__name__}: {exc}"
         raise RuntimeError(message.replace(source.api_key, "***") if source.api_key else message) from None
     start = time.perf_counter_ns()
     try:
-        steps["connect_ms"] = _ms_since(start) if wait_connected(client, timeout_s) else None
+        steps["connect_ms"] = round(ms_since(start), 3) if wait_connected(client, timeout_s) else None
     except Exception:
         client.transport.close()
         raise RuntimeError(f"cannot connect to {endpoint} over gRPC within {timeout_s:g} s (--vision-timeout-s); "
