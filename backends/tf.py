@@ -19,7 +19,6 @@ the OD API outputs ``detection_boxes`` / ``detection_scores`` / ``detection_clas
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -38,6 +37,7 @@ from bench.model.preprocess import Transform, letterbox, to_uint8
 from bench.options import option
 from bench.photos import LoadedPhoto
 from bench.records import ColdStart, Digit, Recognition
+from bench.saved_model import fingerprint
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "digit_detector"
 FALLBACK_THRESHOLD = 0.5
@@ -237,7 +237,7 @@ class TFBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         path = Path(self.options.model)
-        facts: dict[str, Any] = {"model": str(path), "model_sha256": _folder_sha256(path),
+        facts: dict[str, Any] = {"model": str(path), "model_sha256": fingerprint(path) if path.is_dir() else None,
                                  "threshold": self.threshold, "classes": self.options.classes,
                                  **self._load_facts}
         if self._fn is not None:
@@ -261,14 +261,3 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _folder_sha256(path: Path) -> str | None:
-    """SHA-256 over the relative names and bytes of every file of the model folder."""
-    if not path.is_dir():
-        return None
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(file.relative_to(path)).encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()

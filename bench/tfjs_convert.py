@@ -14,7 +14,6 @@ TensorFlow for training, the ``tf`` backend and conversion (both pins are in req
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError, UsageError, first_line
+from bench.saved_model import fingerprint as saved_model_fingerprint
 
 QUANTIZATIONS = ("none", "float16", "uint8")
 CONVERSION_FILE = "conversion.json"
@@ -61,18 +61,6 @@ def variant_dir(saved_model: Path, quantization: str) -> Path:
     return variants_root(saved_model) / quantization
 
 
-def source_fingerprint(saved_model: Path) -> str:
-    """SHA-256 over the SavedModel's graph and variables (paths and contents)."""
-    saved_model = Path(saved_model)
-    digest = hashlib.sha256()
-    files = [saved_model / "saved_model.pb"] + sorted((saved_model / "variables").glob("*"))
-    for path in files:
-        if path.is_file():
-            digest.update(path.relative_to(saved_model).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def _converter_version() -> str | None:
     from importlib import metadata
 
@@ -89,7 +77,7 @@ def is_current(saved_model: Path, quantization: str, fingerprint: str | None = N
         data = json.loads(record.read_text())
     except (OSError, ValueError):
         return False
-    return data.get("source_sha256") == (fingerprint or source_fingerprint(saved_model))
+    return data.get("source_sha256") == (fingerprint or saved_model_fingerprint(saved_model))
 
 
 def check_saved_model(path: Path) -> Path:
@@ -182,7 +170,7 @@ def convert_saved_model(saved_model: Path, quantizations: Sequence[str] = QUANTI
     unknown = [q for q in quantizations if q not in QUANTIZATIONS]
     if unknown:
         raise UsageError(f"--quantization: {', '.join(unknown)} not one of {', '.join(QUANTIZATIONS)}")
-    fingerprint = source_fingerprint(saved_model)
+    fingerprint = saved_model_fingerprint(saved_model)
     done = []
     for quantization in dict.fromkeys(quantizations):
         target = variant_dir(saved_model, quantization)
