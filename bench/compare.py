@@ -36,6 +36,7 @@ import numpy as np
 
 from bench.errors import UsageError
 from bench.history.rundata import RunData
+from bench.metrics import aggregate
 from bench.significance import (Interval, bootstrap_ratio, mann_whitney_u, mcnemar_exact, paired_f1,
                                 permutation_quantile, quantile_of, sign_test)
 
@@ -296,10 +297,6 @@ def _accuracy_changes(row: str, base: RunData, new: RunData, thresholds: Thresho
     w = np.array([[new_scores[i].matched, new_scores[i].predicted, new_scores[i].true] for i in images], float)
     f1 = paired_f1(b, w, rng, thresholds.resamples)
 
-    def f1_of(counts: np.ndarray) -> float:
-        m, p, t = counts.sum(axis=0)
-        return float(2 * m / (p + t)) if p + t else 0.0
-
     base_seq = np.array([base_scores[i].sequence_correct for i in images])
     new_seq = np.array([new_scores[i].sequence_correct for i in images])
     base_errors = {r["image"]: r.get("error") is not None for r in base.records(row)}
@@ -310,7 +307,8 @@ def _accuracy_changes(row: str, base: RunData, new: RunData, thresholds: Thresho
     err = _paired_share(base_ok, new_ok, rng, thresholds.resamples)
     err = Interval(-err.estimate, -err.high, -err.low, err.p_value)
     return [
-        _change(row, DIGIT_F1, f1_of(b), f1_of(w), f1, "paired perm.", thresholds, n),
+        _change(row, DIGIT_F1, aggregate(base_scores[i] for i in images).f1,
+                aggregate(new_scores[i] for i in images).f1, f1, "paired perm.", thresholds, n),
         _change(row, SEQUENCE, float(base_seq.mean()), float(new_seq.mean()), seq, "McNemar", thresholds, n),
         _change(row, ERRORS, float(1 - base_ok.mean()), float(1 - new_ok.mean()), err, "McNemar", thresholds, n),
     ]
