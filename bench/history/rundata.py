@@ -54,11 +54,11 @@ class RunData:
 
     def latencies(self, row: str) -> list[float]:
         """Every measured latency of the row in ms: the first pass, then the repeats."""
-        first = [r["latency_ms"] for r in self.records(row)
-                 if r.get("error") is None and r.get("latency_ms") is not None]
-        extra = [r["latency_ms"] for r in self.repeats
-                 if r.get("backend") == row and r.get("error") is None and r.get("latency_ms") is not None]
-        return [*first, *extra]
+        return [*_measured(self.records(row)), *self.repeat_latencies(row)]
+
+    def repeat_latencies(self, row: str) -> list[float]:
+        """The measured latencies of the row's extra passes (``--repeats``), in ms."""
+        return _measured(r for r in self.repeats if r.get("backend") == row)
 
     def latency_floors(self, row: str) -> tuple[dict[str, float], int]:
         """Per image, the smallest latency over its passes, and the most passes any image had.
@@ -75,12 +75,13 @@ class RunData:
 
     def recomputed(self, row: str) -> dict[str, Any]:
         """The row's figures recomputed from its raw records (:func:`bench.summary.summarize_row`)."""
-        records = self.records(row)
-        extra = self.latencies(row)[sum(1 for r in records if r.get("error") is None
-                                        and r.get("latency_ms") is not None):]
-        return summarize_row(records, self.truth, extra)
+        return summarize_row(self.records(row), self.truth, self.repeat_latencies(row))
 
     def correctness(self, row: str) -> dict[str, Any]:
         """Per image: the :class:`bench.metrics.PhotoScore` of the row's prediction."""
         return {r["image"]: photo_correctness(r, self.truth[r["image"]]) for r in self.records(row)
                 if r["image"] in self.truth}
+
+
+def _measured(records) -> list[float]:
+    return [r["latency_ms"] for r in records if r.get("error") is None and r.get("latency_ms") is not None]
