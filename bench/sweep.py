@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
+from bench.tfjs_convert import QUANTIZATIONS
 
 REFERENCE = "none"
-QUANTIZATIONS = ("none", "float16", "uint8")
 METRICS = {"digit_f1": "digit F1", "sequence_accuracy": "whole-number accuracy"}
 COLD_TIE_RELATIVE = 0.10
 COLD_TIE_MS = 50.0

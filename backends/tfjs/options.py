@@ -12,13 +12,13 @@ from pathlib import Path
 
 from bench.errors import UsageError
 from bench.options import option
+from bench.tfjs_convert import QUANTIZATIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "digit_detector"
 DEFAULT_MIN_SCORE = 0.3
 TFJS_BACKENDS = ("webgl", "wasm", "cpu")
 LOCAL_CHROMIUM = "/usr/lib/chromium/chromium"
-QUANTIZATIONS = ("none", "float16", "uint8")
 
 
 @dataclass(frozen=True)
