@@ -7,16 +7,17 @@ edge, then jitters colours, inverts, blurs and adds noise. Boxes follow the same
 """
 from __future__ import annotations
 
-import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bench.dataset import load_jsonl_folder
 from bench.model.architecture import ModelConfig
 from bench.model.preprocess import FILL, Transform, letterbox_transform, render
+from bench.photos import Photo
+from bench.synthetic import synthetic_dataset
 
 
 @dataclass
@@ -30,42 +31,21 @@ class Sample:
     name: str
 
 
-def _decode(data: bytes) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+def _sample(photo: Photo) -> Sample:
+    boxes = np.array([[t.box.left, t.box.top, t.box.width, t.box.height] for t in photo.truth],
+                     dtype=np.float32).reshape(-1, 4)
+    labels = np.array([t.label for t in photo.truth], dtype=np.int32)
+    return Sample(photo.load().rgb, boxes, labels, photo.label, photo.image)
 
 
 def load_folder(folder: str | Path, limit: int | None = None) -> list[Sample]:
     """Every photo of an ``annotations.jsonl`` + ``images/`` folder, decoded into memory."""
-    folder = Path(folder)
-    samples = []
-    with open(folder / "annotations.jsonl") as lines:
-        for line in lines:
-            if limit is not None and len(samples) >= limit:
-                break
-            row = json.loads(line)
-            boxes = np.array([[b["left"], b["top"], b["width"], b["height"]] for b in row["boxes"]],
-                             dtype=np.float32).reshape(-1, 4)
-            labels = np.array([b["label"] for b in row["boxes"]], dtype=np.int32)
-            rgb = _decode((folder / row["image"]).read_bytes())
-            samples.append(Sample(rgb, boxes, labels, row["label"], row["image"]))
-    return samples
+    return [_sample(photo) for photo in load_jsonl_folder(Path(folder)).limited(limit).photos]
 
 
 def synthetic_samples(count: int, seed: int) -> list[Sample]:
     """``count`` photos of the embedded synthetic generator (:mod:`bench.synthetic`)."""
-    from bench.synthetic import render_photo
-
-    samples = []
-    for index in range(count):
-        photo = render_photo(seed, index)
-        boxes = np.array([[d.box.left, d.box.top, d.box.width, d.box.height] for d in photo.truth],
-                         dtype=np.float32).reshape(-1, 4)
-        labels = np.array([d.label for d in photo.truth], dtype=np.int32)
-        samples.append(Sample(_decode(photo.png), boxes, labels, photo.label, f"synthetic/{seed}/{index}"))
-    return samples
+    return [_sample(photo) for photo in synthetic_dataset(count, seed).photos]
 
 
 def split_holdout(samples: list[Sample], fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
