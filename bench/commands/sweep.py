@@ -8,20 +8,9 @@ from pathlib import Path
 from bench.commands.history import add_store_argument
 from bench.errors import UsageError
 from bench.registry import lookup
+from bench.tfjs_convert import QUANTIZATIONS
 
 SWEPT_BACKEND = "tfjs"
-FALLBACK_FLAGS = (("--quantization", "quantization"), ("--network", "network"), ("--tfjs-backend", "tfjs_backend"))
-
-
-def _ensure_tfjs_flags(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
-    """Add ``--quantization``/``--network``/``--tfjs-backend`` when no registered backend declares them."""
-    added = []
-    for flag, field in FALLBACK_FLAGS:
-        if flag not in parser._option_string_actions:
-            parser.add_argument(flag, dest=f"sweep_{field}", help=f"tfjs option {field} (the tfjs backend is not "
-                                "installed here)")
-            added.append((f"sweep_{field}", field))
-    return added
 
 
 def handle_sweep(args: argparse.Namespace) -> int:
@@ -40,11 +29,7 @@ def handle_sweep(args: argparse.Namespace) -> int:
     name = config.backends[0]
     if "quantization" not in {f.name for f in dataclasses.fields(lookup(name).load().Options)}:
         raise UsageError(f"--backends {name}: has no quantization option; bench sweep needs one that has (tfjs)")
-    options = config.backend_options.setdefault(name, {})
-    for dest, field in args.fallback_flags:
-        if getattr(args, dest, None) is not None:
-            options[field] = getattr(args, dest)
-    options.setdefault("quantization", "none,float16,uint8")
+    config.backend_options.setdefault(name, {}).setdefault("quantization", ",".join(QUANTIZATIONS))
     if config.out is None:
         config.out = default_out(config.reports_dir)
     console = Console()
@@ -84,7 +69,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "start, warm p50/p90, digit F1 and whole-number accuracy against float32, and recommend the "
                     "variant with the smallest cold start whose accuracy drop stays within the bound.")
     flags = add_run_arguments(parser)
-    fallback = _ensure_tfjs_flags(parser)
     parser.add_argument("--max-accuracy-drop", type=float, default=0.5,
                         help="largest accepted drop against float32, in points (default 0.5)")
     parser.add_argument("--min-relative-accuracy", type=float,
@@ -94,4 +78,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="output folder (default reports/<timestamp>-<id>)")
     add_store_argument(parser)
     parser.add_argument("--no-store", action="store_true", help="do not record the run in the history")
-    parser.set_defaults(handler=handle_sweep, backend_flags=flags, fallback_flags=fallback)
+    parser.set_defaults(handler=handle_sweep, backend_flags=flags)
