@@ -89,3 +89,31 @@ def test_cli_export_names_a_folder_that_is_not_a_run(tmp_path: Path):
     args = _parser().parse_args(["model", "export", "--run", str(tmp_path), "--out", str(tmp_path / "m")])
     with pytest.raises(UsageError, match="train_config.json"):
         args.handler(args)
+
+
+def test_cli_shapes_the_network_from_input_size_stages_and_neck(tiny_dataset: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch):
+    from bench.model import train as train_module
+    from bench.model.commands import handle_train
+
+    seen = []
+    monkeypatch.setattr(train_module, "train", lambda config, resume=False: seen.append(config))
+    args = _parser().parse_args(["model", "train", "--data", str(tiny_dataset), "--out", str(tmp_path / "o"),
+                                 "--input-size", "96x192", "--stages", "40x1,80x2,160x3,192x1", "--neck", "32"])
+    assert handle_train(args) == 0
+    model = seen[0].model
+    assert (model.input_height, model.input_width, model.neck) == (96, 192, 32)
+    assert model.stages == ((40, 1), (80, 2), (160, 3), (192, 1))
+
+    args = _parser().parse_args(["model", "train", "--data", str(tiny_dataset), "--out", str(tmp_path / "o"),
+                                 "--input-size", "80x160", "--stages", "32x1,64x1,128x1,192x1"])
+    with pytest.raises(UsageError, match="multiple of 32"):
+        handle_train(args)
+
+
+@pytest.mark.parametrize("stages", ["32,64", "32x1,64xtwo", "0x1", ""])
+def test_cli_refuses_malformed_stages(stages: str, capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit) as exit_info:
+        _parser().parse_args(["model", "train", "--out", "o", "--stages", stages])
+    assert exit_info.value.code == 2
+    assert "CHANNELSxBLOCKS" in capsys.readouterr().err

@@ -20,6 +20,16 @@ def _size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def _stages(text: str) -> tuple[tuple[int, int], ...]:
+    try:
+        stages = tuple(tuple(int(v) for v in part.lower().split("x")) for part in text.split(","))
+    except ValueError:
+        stages = ()
+    if not stages or any(len(s) != 2 or s[0] <= 0 or s[1] < 0 for s in stages):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected CHANNELSxBLOCKS per stage, e.g. 32x1,64x2,128x3")
+    return stages
+
+
 def register(subparsers) -> None:
     """Add ``bench model`` with its ``train``, ``export`` and ``convert`` subcommands."""
     model = subparsers.add_parser("model", help="train and export our own digit detector")
@@ -42,6 +52,9 @@ def register(subparsers) -> None:
     train.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads (0 = all cores)")
     train.add_argument("--eval-every", type=int, default=5, help="evaluate on the held-out photos every N epochs")
     train.add_argument("--input-size", type=_size, default=None, help="model input HEIGHTxWIDTH (default 80x160)")
+    train.add_argument("--stages", type=_stages, default=None,
+                       help="backbone stages CHANNELSxBLOCKS,... from stride 4 down (default 32x1,64x2,128x3)")
+    train.add_argument("--neck", type=int, default=None, help="channels of the neck and heads (default 48)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.set_defaults(handler=handle_train)
 
@@ -64,11 +77,17 @@ def handle_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--data {args.data}: no annotations.jsonl there; give an SVHN JSONL folder")
     if Path(args.data).resolve().name.startswith("test"):
         raise UsageError(f"--data {args.data}: looks like a test split; train on train data only")
+    shape = {}
+    if args.input_size is not None:
+        shape.update(input_height=args.input_size[0], input_width=args.input_size[1])
+    if args.stages is not None:
+        shape["stages"] = args.stages
+    if args.neck is not None:
+        shape["neck"] = args.neck
     try:
-        model = ModelConfig() if args.input_size is None else ModelConfig(input_height=args.input_size[0],
-                                                                          input_width=args.input_size[1])
+        model = ModelConfig(**shape)
     except ValueError as exc:
-        raise UsageError(f"--input-size: {exc}") from None
+        raise UsageError(f"--input-size/--stages: {exc}") from None
     config = TrainConfig(data=str(args.data), out=str(args.out), epochs=args.epochs,
                          steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
                          learning_rate=args.lr, seed=args.seed, holdout=args.holdout,
