@@ -3,7 +3,7 @@
 Signature ``serving_default``:
 
 - input ``input_tensor``: float32 ``[batch, H, W, 3]``, RGB, 0-255, the letterboxed photo of
-  :mod:`bench.model.preprocess` (80 x 160 for the shipped model);
+  :mod:`bench.model.preprocess` (96 x 192 for the shipped model);
 - ``detection_boxes`` ``[batch, N, 4]``: ymin, xmin, ymax, xmax normalised to the model input;
 - ``detection_scores`` ``[batch, N]``, sorted descending;
 - ``detection_classes`` ``[batch, N]``: float, 0-based, i.e. the class IS the digit (0-9);
