@@ -21,11 +21,11 @@ NUM_CLASSES = 10
 class ModelConfig:
     """Shape and capacity of the detector."""
 
-    input_height: int = 80
-    input_width: int = 160
+    input_height: int = 96
+    input_width: int = 192
     stem: int = 16
-    stages: tuple[tuple[int, int], ...] = ((32, 1), (64, 2), (128, 3))
-    """(channels, separable blocks after the stride-2 one) for strides 4, 8, 16, ..."""
+    stages: tuple[tuple[int, int], ...] = ((40, 1), (80, 2), (160, 3), (192, 1))
+    """(channels, separable blocks after the stride-2 one) for strides 4, 8, 16, 32, ..."""
     neck: int = 48
     max_detections: int = 20
     stride: int = 4

@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     train.add_argument("--data", default=str(DEFAULT_DATA), help="annotations.jsonl + images/ folder "
                        "(default: %(default)s); never a test split")
     train.add_argument("--out", required=True, help="folder for checkpoints, logs and final weights")
-    train.add_argument("--epochs", type=int, default=90)
+    train.add_argument("--epochs", type=int, default=80)
     train.add_argument("--steps-per-epoch", type=int, default=80)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
@@ -51,9 +51,9 @@ def register(subparsers) -> None:
     train.add_argument("--limit", type=int, default=None, help="use only the first N photos of --data")
     train.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads (0 = all cores)")
     train.add_argument("--eval-every", type=int, default=5, help="evaluate on the held-out photos every N epochs")
-    train.add_argument("--input-size", type=_size, default=None, help="model input HEIGHTxWIDTH (default 80x160)")
+    train.add_argument("--input-size", type=_size, default=None, help="model input HEIGHTxWIDTH (default 96x192)")
     train.add_argument("--stages", type=_stages, default=None,
-                       help="backbone stages CHANNELSxBLOCKS,... from stride 4 down (default 32x1,64x2,128x3)")
+                       help="backbone stages CHANNELSxBLOCKS,... from stride 4 down (default 40x1,80x2,160x3,192x1)")
     train.add_argument("--neck", type=int, default=None, help="channels of the neck and heads (default 48)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.set_defaults(handler=handle_train)

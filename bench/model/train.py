@@ -29,7 +29,7 @@ class TrainConfig:
 
     data: str
     out: str
-    epochs: int = 90
+    epochs: int = 80
     steps_per_epoch: int = 80
     batch_size: int = 32
     learning_rate: float = 2e-3
