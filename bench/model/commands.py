@@ -83,6 +83,8 @@ def handle_train(args: argparse.Namespace) -> int:
     if args.stages is not None:
         shape["stages"] = args.stages
     if args.neck is not None:
+        if args.neck <= 0:
+            raise UsageError(f"--neck {args.neck}: give a positive number of channels, e.g. 48")
         shape["neck"] = args.neck
     try:
         model = ModelConfig(**shape)
