@@ -126,12 +126,13 @@ def fold_batch_norm(trained, folded) -> None:
     from keras import layers
 
     by_name = {layer.name: layer for layer in trained.layers}
+    norm_after = _norm_names(by_name)
     for layer in folded.layers:
         weights = [np.asarray(v.numpy()) for v in by_name[layer.name].weights]
-        if not isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D)) or layer.name not in _norm_names(by_name):
+        if not isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D)) or layer.name not in norm_after:
             layer.set_weights(weights)
             continue
-        bn = by_name[_norm_names(by_name)[layer.name]]
+        bn = by_name[norm_after[layer.name]]
         gamma, beta, mean, variance = (np.asarray(v.numpy()) for v in bn.weights)
         factor = gamma / np.sqrt(variance + bn.epsilon)
         kernel = weights[0]
