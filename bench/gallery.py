@@ -41,7 +41,7 @@ def worst_records(data: RunData, row: str, count: int) -> list[tuple[dict[str, A
         mistakes = (score.predicted - score.matched) + (score.true - score.matched)
         return (record.get("error") is not None, not score.sequence_correct, mistakes)
 
-    bad = [item for item in scored if badness(item)[0] or badness(item)[1] or badness(item)[2]]
+    bad = [item for item in scored if any(badness(item))]
     return sorted(bad, key=badness, reverse=True)[:count]
 
 
