@@ -37,7 +37,7 @@ import numpy as np
 from bench.errors import UsageError
 from bench.history.rundata import RunData
 from bench.metrics import aggregate
-from bench.significance import (Interval, bootstrap_ratio, mann_whitney_u, mcnemar_exact, paired_f1,
+from bench.significance import (Interval, bootstrap_ratio, f1_counts, mann_whitney_u, mcnemar_exact, paired_f1,
                                 permutation_quantile, quantile_of, sign_test)
 
 REGRESSION = "regression"
@@ -293,9 +293,7 @@ def _accuracy_changes(row: str, base: RunData, new: RunData, thresholds: Thresho
     if not images:
         reason = "no photo in common"
         return [_change(row, m, None, None, None, "-", thresholds, n, reason) for m in (DIGIT_F1, SEQUENCE, ERRORS)]
-    b = np.array([[base_scores[i].matched, base_scores[i].predicted, base_scores[i].true] for i in images], float)
-    w = np.array([[new_scores[i].matched, new_scores[i].predicted, new_scores[i].true] for i in images], float)
-    f1 = paired_f1(b, w, rng, thresholds.resamples)
+    f1 = paired_f1(f1_counts(base_scores, images), f1_counts(new_scores, images), rng, thresholds.resamples)
 
     base_seq = np.array([base_scores[i].sequence_correct for i in images])
     new_seq = np.array([new_scores[i].sequence_correct for i in images])

@@ -13,7 +13,7 @@ from bench.compare import IMPROVEMENT, REGRESSION, UNSTABLE, cold_start_of, tabl
 from bench.gallery import GalleryItem, gallery
 from bench.history.rundata import RunData
 from bench.plots import TrendPoint, distribution_figure, trend_figure
-from bench.report import display_rows
+from bench.report import display_rows, markdown_table
 
 if TYPE_CHECKING:
     from bench.nightly import NightlyResult, PastRun
@@ -68,11 +68,6 @@ def _html_table(rows: list[list[str]], classes: list[str] | None = None) -> str:
         css = f' class="{classes[index]}"' if classes and classes[index] else ""
         body.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _md_table(rows: list[list[str]]) -> list[str]:
-    return (["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-            + ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows[1:]])
 
 
 def _summary(result: NightlyResult) -> tuple[str, str]:
@@ -148,9 +143,9 @@ def write_nightly_report(result: NightlyResult, new: RunData, base: RunData | No
                   _html_table(compare_rows, classes)]
         parts += [f"<p class='muted'>note: {html.escape(n)}</p>" for n in result.comparison.notes]
         md += [f"## Comparison with baseline #{result.baseline_id}", "", rule.replace("&lt;", "<"), "",
-               *_md_table(compare_rows), ""] + [f"- note: {n}" for n in result.comparison.notes] + [""]
+               *markdown_table(compare_rows), ""] + [f"- note: {n}" for n in result.comparison.notes] + [""]
     parts += ["<h2>This run</h2>", _html_table(run_table)]
-    md += ["## This run", "", *_md_table(run_table), ""]
+    md += ["## This run", "", *markdown_table(run_table), ""]
     if trend_png:
         parts += ["<h2>Trend</h2>", f"<img class='plot' alt='trend' src='{_data_uri(trend_png)}'>"]
         md += ["## Trend", "", f"![trend]({IMAGES}/trend.png)", ""]

@@ -12,6 +12,12 @@ COLUMNS = ("backend", "status", "images", "errors", "digit_precision", "digit_re
            "cold_total_ms", "download_ms", "init_ms", "first_inference_ms", "download_bytes", "notes")
 
 
+def markdown_table(rows: list[list[str]]) -> list[str]:
+    """The lines of a Markdown table whose first row is the header; ``|`` in a cell becomes ``/``."""
+    return (["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+            + ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows[1:]])
+
+
 def row_notes(summary: dict[str, Any]) -> str:
     """Short remarks for a row: the backend's own notes, replayed figures, failures, warnings."""
     notes = list((summary.get("describe") or {}).get("notes", []))
@@ -89,8 +95,7 @@ def markdown_report(run: dict[str, Any]) -> str:
              f"Each latency figure rests on every successfully recognized photo x {options.get('repeats', 1)} "
              f"pass(es), after 1 first inference and {options.get('warmup', 0)} warm-up call(s); "
              "latency is the backend's own measurement, as close to the work as it can get.", "",
-             "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
-    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in table[1:]]
+             *markdown_table(table)]
     if run.get("skipped"):
         lines += ["", "Skipped backends:", ""] + [f"- {k}: {v}" for k, v in run["skipped"].items()]
     if dataset.get("problems"):

@@ -16,8 +16,9 @@ Every function takes a ``numpy.random.Generator`` where it draws, so results are
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -126,6 +127,12 @@ def permutation_quantile(base: np.ndarray, new: np.ndarray, q: float, rng: np.ra
         diff = np.abs(np.quantile(shuffled[:, a.size:], q, axis=1) - np.quantile(shuffled[:, :a.size], q, axis=1))
         extreme += int((diff >= observed - 1e-12).sum())
     return (extreme + 1) / (permutations + 1)
+
+
+def f1_counts(scores: Mapping[str, Any], images: Sequence[str]) -> np.ndarray:
+    """``[matched, predicted, true]`` digit counts per photo (a :class:`bench.metrics.PhotoScore`
+    each), in the order of ``images``: what :func:`paired_f1` pairs."""
+    return np.array([[scores[i].matched, scores[i].predicted, scores[i].true] for i in images], float)
 
 
 def _f1(matched: np.ndarray, predicted: np.ndarray, true: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
+from bench.report import markdown_table
 from bench.tfjs_convert import QUANTIZATIONS
 
 REFERENCE = "none"
@@ -226,7 +227,7 @@ def f1_intervals(out: Path, decision: SweepDecision, seed: int = 0) -> dict[str,
     import numpy as np
 
     from bench.history.rundata import RunData
-    from bench.significance import paired_f1
+    from bench.significance import f1_counts, paired_f1
 
     data = RunData.from_folder(out)
     ref = data.correctness(decision.reference.row)
@@ -239,9 +240,7 @@ def f1_intervals(out: Path, decision: SweepDecision, seed: int = 0) -> dict[str,
         images = [i for i in ref if i in scores]
         if not images:
             continue
-        a = np.array([[ref[i].matched, ref[i].predicted, ref[i].true] for i in images], float)
-        b = np.array([[scores[i].matched, scores[i].predicted, scores[i].true] for i in images], float)
-        interval = paired_f1(a, b, rng)
+        interval = paired_f1(f1_counts(ref, images), f1_counts(scores, images), rng)
         found[v.row] = (interval.low, interval.high)
     return found
 
@@ -265,8 +264,7 @@ def write_sweep_report(out: Path, decision: SweepDecision, run: Mapping[str, Any
              f"Dataset {dataset.get('name')} ({dataset.get('photos')} photos, the same for every variant); "
              f"network {network}; cold start = download + init + first inference, one per variant; warm "
              "latency over every photo; changes against float32 (quantization none).", "",
-             "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
-    lines += ["| " + " | ".join(row) + " |" for row in table[1:]]
+             *markdown_table(table)]
     lines += ["", f"**Recommendation:** {decision.reason}", "", f"![accuracy against cold start]({SWEEP_PNG})", ""]
     (out / SWEEP_MD).write_text("\n".join(lines), encoding="utf-8")
     return out / SWEEP_MD, out / SWEEP_PNG
