@@ -77,13 +77,18 @@ class Config:
     default_suite: str | None = None
     compare: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def default_name(self) -> str | None:
+        """The suite run without ``--suite``: the configured default, else the only suite."""
+        return self.default_suite or (next(iter(self.suites)) if len(self.suites) == 1 else None)
+
     def suite(self, name: str | None) -> Suite:
         """The suite called ``name`` (or the default one), or a UsageError listing the suites."""
         if not self.suites:
             where = self.source or f"{BENCH_TOML} or {PYPROJECT} [tool.digitbench]"
             raise UsageError(f"{where}: no suites defined; add a [tool.digitbench.suites.NAME] table with "
                              "backends = [...] (see `bench nightly --help`)")
-        name = name or self.default_suite or (next(iter(self.suites)) if len(self.suites) == 1 else None)
+        name = name or self.default_name
         if name is None:
             raise UsageError(f"--suite: several suites ({', '.join(self.suites)}) and no "
                              "[tool.digitbench.nightly] default; name one")
@@ -178,8 +183,7 @@ class NightlyResult:
 def report_folder(reports_dir: Path, day: str, suite: Suite, config: Config) -> Path:
     """``reports/nightly/<date>/`` for the default suite, ``.../<date>/<suite>/`` for the others."""
     folder = Path(reports_dir) / "nightly" / day
-    default = config.default_suite or (next(iter(config.suites)) if len(config.suites) == 1 else None)
-    return folder if suite.name == default else folder / suite.name
+    return folder if suite.name == config.default_name else folder / suite.name
 
 
 @dataclass
@@ -219,7 +223,8 @@ def run_nightly(config: Config, suite_name: str | None = None, *, store_path: st
         comparison, refused, base = None, None, None
         history = past_runs(store, suite.name, machine, new_id)
         if baseline_id is not None:
-            base = store.load(baseline_id)
+            loaded = {p.data.history_id: p.data for p in history}
+            base = loaded[baseline_id] if baseline_id in loaded else store.load(baseline_id)
             baselines = [p.data for p in history if p.accepted and p.data.history_id != new_id
                          and not like_with_like(p.data, new, new.rows)[0]]
             try:
