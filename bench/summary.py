@@ -47,13 +47,17 @@ def cold_start_ms(cold: Mapping[str, Any], first_inference_ms: float | None) -> 
             "first_inference": None if first is None else round(first, 3), "total": round(total, 3)}
 
 
+def measured_latencies(records: Iterable[Mapping[str, Any]]) -> list[float]:
+    """The latency of every record that succeeded and has one."""
+    return [r["latency_ms"] for r in records if r.get("error") is None and r.get("latency_ms") is not None]
+
+
 def summarize_row(records: list[Mapping[str, Any]], truth_by_image: Mapping[str, Mapping[str, Any]],
                   extra_latency_ms: Iterable[float] = ()) -> dict[str, Any]:
     """Accuracy and latency of one backend row from its prediction lines."""
     scores = [photo_correctness(r, truth_by_image[r["image"]]) for r in records]
     accuracy = aggregate(scores)
-    measured = [r["latency_ms"] for r in records if r.get("error") is None and r.get("latency_ms") is not None]
-    latency = LatencyStats.of([*measured, *extra_latency_ms])
+    latency = LatencyStats.of([*measured_latencies(records), *extra_latency_ms])
     wall = LatencyStats.of([r["wall_ms"] for r in records if r.get("error") is None and r.get("wall_ms") is not None])
     return {
         "images": len(records),

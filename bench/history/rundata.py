@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.results import PREDICTIONS, REPEATS, TRUTH, read_jsonl, read_run
-from bench.summary import photo_correctness, summarize_row
+from bench.summary import measured_latencies, photo_correctness, summarize_row
 
 
 @dataclass
@@ -54,11 +54,11 @@ class RunData:
 
     def latencies(self, row: str) -> list[float]:
         """Every measured latency of the row in ms: the first pass, then the repeats."""
-        return [*_measured(self.records(row)), *self.repeat_latencies(row)]
+        return [*measured_latencies(self.records(row)), *self.repeat_latencies(row)]
 
     def repeat_latencies(self, row: str) -> list[float]:
         """The measured latencies of the row's extra passes (``--repeats``), in ms."""
-        return _measured(r for r in self.repeats if r.get("backend") == row)
+        return measured_latencies(r for r in self.repeats if r.get("backend") == row)
 
     def latency_floors(self, row: str) -> tuple[dict[str, float], int]:
         """Per image, the smallest latency over its passes, and the most passes any image had.
@@ -81,7 +81,3 @@ class RunData:
         """Per image: the :class:`bench.metrics.PhotoScore` of the row's prediction."""
         return {r["image"]: photo_correctness(r, self.truth[r["image"]]) for r in self.records(row)
                 if r["image"] in self.truth}
-
-
-def _measured(records) -> list[float]:
-    return [r["latency_ms"] for r in records if r.get("error") is None and r.get("latency_ms") is not None]
