@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.commands.backend_flags import BackendFlags, add_backend_flags
+from bench.commands.history import add_store_argument
 from bench.errors import UsageError
 from bench.photos import MAX_MEGAPIXELS
 
@@ -120,6 +121,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description="Measure cold start, warm latency and accuracy of backends.")
     flags = add_run_arguments(parser)
     parser.add_argument("--out", help="output folder (default reports/<timestamp>-<id>)")
-    parser.add_argument("--store", help="history store (default $DIGITBENCH_STORE or reports/history.sqlite)")
+    add_store_argument(parser)
     parser.add_argument("--no-store", action="store_true", help="do not record the run in the history")
     parser.set_defaults(handler=handle_run, backend_flags=flags)
