@@ -20,7 +20,6 @@ the OD API outputs ``detection_boxes`` / ``detection_scores`` / ``detection_clas
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -31,18 +30,17 @@ from typing import Any
 import numpy as np
 
 from bench.backend import Backend
+from bench.clock import ms_since
 from bench.errors import BackendUnavailable, first_line
 from bench.metrics import read_number
 from bench.model.preprocess import Transform, letterbox, to_uint8
 from bench.options import option
 from bench.photos import LoadedPhoto
 from bench.records import ColdStart, Digit, Recognition
-from bench.saved_model import fingerprint
+from bench.saved_model import DEFAULT_MODEL, fingerprint, is_saved_model, read_metadata
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "digit_detector"
 FALLBACK_THRESHOLD = 0.5
 """Score threshold for a model that does not state its own."""
-METADATA = Path("assets.extra") / "digitbench.json"
 OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
 CLASS_MAPS = ("zero-based", "one-based", "svhn")
 
@@ -77,7 +75,7 @@ def class_to_digit(value: float, classes: str) -> int | None:
 def _model_problem(path: Path) -> str | None:
     if not path.exists():
         return f"--tf-model {path}: no such folder; give a SavedModel folder (default {DEFAULT_MODEL})"
-    if not (path / "saved_model.pb").is_file():
+    if not is_saved_model(path):
         return f"--tf-model {path}: no saved_model.pb there; give a SavedModel folder"
     return None
 
@@ -130,12 +128,11 @@ class TFBackend(Backend):
         self._height, self._width = spec.shape[1], spec.shape[2]
         self._dtype = spec.dtype.name
         self._fixed_batch = spec.shape[0]
-        self._metadata = _read_metadata(path)
+        self._metadata = read_metadata(path)
         self.threshold = self._resolve_threshold()
-        done = time.perf_counter_ns()
+        load_ms = ms_since(imported)
         self._tf_version = tf.__version__
-        return ColdStart(init_ms=(done - imported) / 1e6,
-                         details={"import_ms": (imported - start) / 1e6, "load_ms": (done - imported) / 1e6})
+        return ColdStart(init_ms=load_ms, details={"import_ms": (imported - start) / 1e6, "load_ms": load_ms})
 
     def _resolve_threshold(self) -> float:
         if self.options.threshold is not None:
@@ -254,10 +251,3 @@ class TFBackend(Backend):
         self._loaded = None
 
 
-def _read_metadata(path: Path) -> dict[str, Any]:
-    """The model's ``assets.extra/digitbench.json`` (ours has one), or nothing."""
-    try:
-        data = json.loads((path / METADATA).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -1,8 +1,29 @@
-"""Identity of a TensorFlow SavedModel folder."""
+"""A TensorFlow SavedModel folder: where ours is, what marks one, its identity and its metadata."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "digit_detector"
+"""Our detector, exported by ``bench model export``."""
+METADATA = Path("assets.extra") / "digitbench.json"
+"""Where an export records the input mapping, class convention and default threshold."""
+
+
+def is_saved_model(folder: Path) -> bool:
+    """Whether ``folder`` holds a TF SavedModel."""
+    return (Path(folder) / "saved_model.pb").is_file()
+
+
+def read_metadata(folder: Path) -> dict[str, Any]:
+    """The model's ``assets.extra/digitbench.json`` (ours has one), or ``{}``."""
+    try:
+        data = json.loads((Path(folder) / METADATA).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def fingerprint(saved_model: Path) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError, UsageError, first_line
-from bench.saved_model import fingerprint as saved_model_fingerprint
+from bench.saved_model import fingerprint as saved_model_fingerprint, is_saved_model
 
 QUANTIZATIONS = ("none", "float16", "uint8")
 CONVERSION_FILE = "conversion.json"
@@ -83,7 +83,7 @@ def is_current(saved_model: Path, quantization: str, fingerprint: str | None = N
 def check_saved_model(path: Path) -> Path:
     """``path`` when it holds a SavedModel, else a :class:`UsageError` saying so."""
     path = Path(path)
-    if not (path / "saved_model.pb").is_file():
+    if not is_saved_model(path):
         raise UsageError(f"{path}: no saved_model.pb here; give a TF SavedModel folder")
     return path
 

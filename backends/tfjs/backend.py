@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from backends.tfjs.model_files import TfjsModel, load_variant, model_metadata, source_problem
-from backends.tfjs.options import DEFAULT_MIN_SCORE, DEFAULT_MODEL, LOCAL_CHROMIUM, TfjsOptions, emulation
+from backends.tfjs.options import DEFAULT_MIN_SCORE, LOCAL_CHROMIUM, TfjsOptions, emulation
 from backends.tfjs.page import BrowserGone, PageConfig, PageError, PageHung, PageSession
 from backends.tfjs.server import WEB_DIR, PageServer, missing_page_files
 from bench.backend import Backend
@@ -24,6 +26,7 @@ from bench.errors import UsageError, first_line
 from bench.metrics import read_number
 from bench.photos import LoadedPhoto
 from bench.records import ColdStart, Digit, Recognition
+from bench.saved_model import DEFAULT_MODEL
 
 LOAD_TIMEOUT_S = 60.0
 
@@ -238,14 +241,9 @@ def timing_disagreement(cold: ColdStart | None, tolerance: float = 0.25, slack_m
 
 def to_digits(raw: dict[str, Any], photo: LoadedPhoto, model_input: dict[str, int], min_score: float) -> list[Digit]:
     """The page's detections above ``min_score`` as digits in photo pixels (the Python inverse mapping)."""
+    from bench.model.evaluate import to_digits as model_digits
     from bench.model.preprocess import letterbox_transform
 
     transform = letterbox_transform(photo.height, photo.width, model_input["height"], model_input["width"])
-    digits = []
-    boxes = raw["boxes"]
-    for i, (score, cls) in enumerate(zip(raw["scores"], raw["classes"])):
-        if score < min_score:
-            continue
-        left, top, width, height = transform.to_photo(boxes[4 * i: 4 * i + 4])
-        digits.append(Digit(int(round(cls)), float(score), left, top, width, height))
-    return digits
+    boxes = np.reshape(np.asarray(raw["boxes"], dtype=float), (-1, 4))
+    return model_digits(boxes, raw["scores"], raw["classes"], transform, min_score)

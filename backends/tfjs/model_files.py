@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError, UsageError
+from bench.saved_model import is_saved_model
 from bench.tfjs_convert import METADATA_NAME, is_current, variant_dir
 
 MODELS_DIR_HINT = "train and export the detector (`bench model train`, `bench model export`)"
@@ -60,8 +61,9 @@ def read_model(folder: Path) -> TfjsModel:
     path = Path(folder) / "model.json"
     if not path.is_file():
         raise ModelError(f"{path}: not found; convert the model first (`bench model convert SAVED_MODEL`)")
+    raw = path.read_bytes()
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path}: not valid JSON ({exc}); convert the model again") from None
     manifest = data.get("weightsManifest") if isinstance(data, dict) else None
@@ -72,7 +74,7 @@ def read_model(folder: Path) -> TfjsModel:
         expected = _expected_bytes(manifest)
     except (KeyError, TypeError) as exc:
         raise ModelError(f"{path}: malformed weightsManifest (missing {exc}); convert the model again") from None
-    digest = hashlib.sha256(path.read_bytes())
+    digest = hashlib.sha256(raw)
     actual = 0
     for name in shards:
         shard = path.parent / name
@@ -85,11 +87,6 @@ def read_model(folder: Path) -> TfjsModel:
         raise ModelError(f"{path.parent}: weights shards hold {actual} bytes but model.json describes {expected} "
                          "(a truncated or foreign shard); convert the model again")
     return TfjsModel(Path(folder), _manifest_quantization(manifest), actual, digest.hexdigest(), shards)
-
-
-def is_saved_model(folder: Path) -> bool:
-    """Whether ``folder`` holds a TF SavedModel."""
-    return (Path(folder) / "saved_model.pb").is_file()
 
 
 def model_metadata(folder: Path) -> dict:

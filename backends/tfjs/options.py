@@ -8,14 +8,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.errors import UsageError
 from bench.options import option
 from bench.tfjs_convert import QUANTIZATIONS
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL = PROJECT_ROOT / "models" / "digit_detector"
 DEFAULT_MIN_SCORE = 0.3
 TFJS_BACKENDS = ("webgl", "wasm", "cpu")
 LOCAL_CHROMIUM = "/usr/lib/chromium/chromium"

@@ -17,6 +17,7 @@ import numpy as np
 from backends.tfjs.browser import Browser, BrowserSpec
 from backends.tfjs.options import Emulation
 from backends.tfjs.server import PageServer
+from bench.clock import ms_since
 from bench.errors import BenchError, first_line
 from bench.records import ColdStart
 
@@ -117,10 +118,9 @@ class PageSession:
 
     def open(self) -> ColdStart:
         """Start the browser and load the model, cold or as a second visit; returns the cold-start split."""
-        start = time.perf_counter()
+        start = time.perf_counter_ns()
         self.browser = Browser(self.config.browser)
-        browser_ms = (time.perf_counter() - start) * 1000
-        details: dict[str, Any] = {"browser_start_ms": round(browser_ms, 3)}
+        details: dict[str, Any] = {"browser_start_ms": round(ms_since(start), 3)}
         if self.config.warm_cache:
             first = self._visit("http", save_to_indexeddb=self.config.indexeddb, throttle=False)
             details["first_visit"] = {"download_ms": first["downloadMs"], "init_ms": first["initMs"]}

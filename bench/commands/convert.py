@@ -1,8 +1,4 @@
-"""``bench model convert MODEL --quantization none,float16,uint8``: SavedModel -> TF.js graph models.
-
-Meant to live under ``bench model convert``; registered at the top level until the ``model``
-command group takes it.
-"""
+"""``bench model convert MODEL --quantization none,float16,uint8``: SavedModel -> TF.js graph models."""
 from __future__ import annotations
 
 import argparse

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from bench.errors import UsageError
+from bench.saved_model import DEFAULT_MODEL
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "svhn" / "train"
-DEFAULT_MODEL = REPO / "models" / "digit_detector"
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -28,9 +28,9 @@ import numpy as np
 from bench.errors import UsageError
 from bench.model.architecture import ModelConfig
 from bench.model.preprocess import FILL
+from bench.saved_model import METADATA
 
 SIGNATURE_INPUT = "input_tensor"
-METADATA = Path("assets.extra") / "digitbench.json"
 
 
 @dataclass(frozen=True)
