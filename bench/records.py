@@ -81,6 +81,10 @@ class Recognition:
 
     ``latency_ms`` is the time the backend measured as close to the work as it can (inside the
     page for tfjs, around the model call for tf); the runner keeps its own wall-clock time too.
+    ``end_to_end_ms`` is the whole path from the photo the caller holds to the digits (decode,
+    upload, preprocess, model, readback), where a backend measures it.
+    ``candidates`` are every detection at or above a low floor (0.05); ``digits`` are the
+    candidates at or above the row's operating threshold.
     ``replayed`` marks a result that was not measured live (recorded responses).
     """
 
@@ -90,6 +94,8 @@ class Recognition:
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     replayed: bool = False
+    candidates: list[Digit] = field(default_factory=list)
+    end_to_end_ms: float | None = None
 
     @classmethod
     def failed(cls, message: str, latency_ms: float | None = None) -> Recognition:
@@ -98,16 +104,21 @@ class Recognition:
 
 @dataclass
 class ColdStart:
-    """The cost of getting a backend ready: model download and model/engine initialisation.
+    """The cost of getting a backend ready: library, model download and model/engine initialisation.
 
+    ``library_ms`` is getting the recognizer's library ready: a page's TF.js scripts and wasm
+    (downloaded and started), TensorFlow's import, the Vision client's import; ``library_bytes``
+    what the library download moved over the network (0 when nothing was downloaded).
     The first inference is measured by the runner and added to the record it writes.
-    ``details`` holds backend-specific parts (framework import, connection set-up, ...).
+    ``details`` holds backend-specific parts (connection set-up, ...).
     """
 
     download_ms: float = 0.0
     download_bytes: int = 0
     init_ms: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    library_ms: float = 0.0
+    library_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -247,6 +247,10 @@ class Runner:
             "wall_ms": None if wall_ms is None else round(wall_ms, 4),
             "error": result.error,
         }
+        if result.end_to_end_ms is not None:
+            record["end_to_end_ms"] = round(result.end_to_end_ms, 4)
+        if result.candidates and result.error is None:
+            record["candidates"] = [d.to_dict() for d in result.candidates]
         if result.latency_ms is None and result.error is None and wall_ms is not None:
             record["latency_ms"] = record["wall_ms"]
             record["latency_source"] = "wall"
@@ -281,14 +285,16 @@ class Runner:
             first_ms = None
             if warm:
                 first, first_wall = self._call(backend, warm[:1])
-                first_ms = first[0].latency_ms if first[0].latency_ms is not None else first_wall
+                first_ms = next((ms for ms in (first[0].end_to_end_ms, first[0].latency_ms) if ms is not None),
+                                first_wall)
                 if first[0].error:
                     self.observer.note(f"{row}: first inference failed: {first[0].error}")
                 size = backend.batch_size
                 for call in range(self.config.warmup):
                     self._call(backend, [warm[(call * size + k) % len(warm)] for k in range(size)])
             summary.update(cold_start_ms=cold_start_ms(cold.to_dict(), first_ms),
-                           download_bytes=int(cold.download_bytes), open_wall_ms=round(open_wall, 3),
+                           download_bytes=int(cold.download_bytes), library_bytes=int(cold.library_bytes),
+                           open_wall_ms=round(open_wall, 3),
                            cold_start_details=cold.details, warmup=self.config.warmup,
                            repeats=self.config.repeats)
             for repeat in range(self.config.repeats):

@@ -38,12 +38,13 @@ def photo_correctness(record: Mapping[str, Any], truth: Mapping[str, Any]):
 
 
 def cold_start_ms(cold: Mapping[str, Any], first_inference_ms: float | None) -> dict[str, float | None]:
-    """The cold-start breakdown: download, init, first inference and their total."""
+    """The cold-start breakdown: library, download, init, first inference and their total."""
+    library = float(cold.get("library_ms") or 0.0)
     download = float(cold.get("download_ms") or 0.0)
     init = float(cold.get("init_ms") or 0.0)
     first = first_inference_ms
-    total = download + init + (first or 0.0)
-    return {"download": round(download, 3), "init": round(init, 3),
+    total = library + download + init + (first or 0.0)
+    return {"library": round(library, 3), "download": round(download, 3), "init": round(init, 3),
             "first_inference": None if first is None else round(first, 3), "total": round(total, 3)}
 
 
@@ -59,6 +60,8 @@ def summarize_row(records: list[Mapping[str, Any]], truth_by_image: Mapping[str,
     accuracy = aggregate(scores)
     latency = LatencyStats.of([*measured_latencies(records), *extra_latency_ms])
     wall = LatencyStats.of([r["wall_ms"] for r in records if r.get("error") is None and r.get("wall_ms") is not None])
+    end_to_end = LatencyStats.of([r["end_to_end_ms"] for r in records
+                                  if r.get("error") is None and r.get("end_to_end_ms") is not None])
     return {
         "images": len(records),
         "errors": sum(1 for r in records if r.get("error") is not None),
@@ -71,6 +74,7 @@ def summarize_row(records: list[Mapping[str, Any]], truth_by_image: Mapping[str,
         "digits_matched": accuracy.matched,
         "latency_ms": latency.to_dict() if latency else None,
         "wall_ms": wall.to_dict() if wall else None,
+        "end_to_end_ms": end_to_end.to_dict() if end_to_end else None,
         "replayed": any(r.get("replayed") for r in records),
         "warnings": [w for w in [latency.stability_warning() if latency else None] if w],
     }

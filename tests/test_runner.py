@@ -49,7 +49,7 @@ def test_run_writes_the_output_contract(tiny_dataset: Path, tmp_path: Path):
                 "latency_ms", "cold_start_ms", "download_bytes"):
         assert key in row, key
     assert set(row["latency_ms"]) >= {"p50", "p90", "p99", "mean", "std", "min", "max", "n"}
-    assert set(row["cold_start_ms"]) == {"download", "init", "first_inference", "total"}
+    assert set(row["cold_start_ms"]) == {"library", "download", "init", "first_inference", "total"}
     assert row["images"] == 3 and row["errors"] == 0 and row["digit_f1"] == 1.0 and row["sequence_accuracy"] == 1.0
     predictions = read_jsonl(result.out / "predictions.jsonl")
     assert [p["image"] for p in predictions] == ["images/1.png", "images/2.png", "images/3.png"]

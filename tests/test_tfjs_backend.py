@@ -218,9 +218,9 @@ def test_converter_variants_are_written_once_with_the_true_output_names(tiny_mod
     from bench.tfjs_convert import convert_saved_model
 
     again = convert_saved_model(tiny_model)
-    assert [v.quantization for v in again] == ["none", "float16", "uint8"] and all(v.reused for v in again)
+    assert [v.quantization for v in again] == ["none", "float16", "uint16", "uint8"] and all(v.reused for v in again)
     sizes = {v.quantization: v.weights_bytes for v in again}
-    assert sizes["uint8"] < sizes["float16"] < sizes["none"]
+    assert sizes["uint8"] < sizes["float16"] == sizes["uint16"] < sizes["none"]
     outputs = json.loads((tiny_model / "tfjs" / "none" / "model.json").read_text())["signature"]["outputs"]
     assert sorted(outputs) == ["detection_boxes", "detection_classes", "detection_scores", "num_detections"]
     assert read_model(tiny_model / "tfjs" / "uint8").quantization == "uint8"
@@ -304,14 +304,17 @@ def test_float32_outputs_equal_tensorflow(tiny_model, photos, tfjs_backend):
         raw = backend.session.recognize([p.rgb for p in photos])
     finally:
         backend.close()
+    keys = [key for key, _ in backend.outputs.fetch()]
     for photo, page in zip(photos, raw):
         expected = serve(tf.constant(letterbox(photo.rgb, INPUT_H, INPUT_W)[0][None]))
-        page_boxes = np.reshape(page["boxes"], (-1, 4))
-        assert len(page["scores"]) == DETECTIONS
+        outputs = dict(zip(keys, page["outputs"]))
+        page_boxes = np.reshape(outputs["detection_boxes"], (-1, 4))
+        assert len(outputs["detection_scores"]) == DETECTIONS
         for score, cls, box in zip(expected["detection_scores"].numpy()[0], expected["detection_classes"].numpy()[0],
                                    expected["detection_boxes"].numpy()[0]):
             assert any(c == cls and abs(s - score) <= 1e-4 and np.abs(b - box).max() <= 1e-4
-                       for s, c, b in zip(page["scores"], page["classes"], page_boxes)), (photo.photo.image, score)
+                       for s, c, b in zip(outputs["detection_scores"], outputs["detection_classes"], page_boxes)), \
+                (photo.photo.image, score)
 
 
 @needs_browser
@@ -479,3 +482,107 @@ def test_bench_run_flags_make_rows_that_describe_themselves(tiny_model, tiny_dat
     assert described["weights_bytes"] == read_model(tiny_model / "tfjs" / "uint8").weights_bytes
     assert row["download_bytes"] > described["weights_bytes"] and row["errors"] == 0
     assert {"download", "init", "first_inference", "total"} <= set(row["cold_start_ms"])
+
+
+# OD API exports as the exporter and the converter leave them.
+
+def _od_api_photos():
+    from tests.od_api_fixture import photo
+
+    return [_photo(photo(seed, 40 + 10 * seed, 70), f"od{seed}.png") for seed in range(3)]
+
+
+def _tf_candidates(saved_model: Path, photos) -> list:
+    from backends.tf import TFBackend, TFOptions
+
+    backend = TFBackend(TFOptions(model=str(saved_model), threshold=0.0))
+    backend.open()
+    try:
+        return [r.candidates for r in backend.recognize(photos)]
+    finally:
+        backend.close()
+
+
+def _same_detections(expected, found, photo, box_tolerance: float = 1e-3, score_tolerance: float = 1e-4) -> None:
+    """Every expected detection has one found with its label and score, its box within the tolerance
+    of the photo's size."""
+    size = max(photo.width, photo.height)
+    assert len(found) == len(expected), (photo.photo.image, len(found), len(expected))
+    for want in expected:
+        assert any(d.label == want.label and abs(d.score - want.score) <= score_tolerance
+                   and max(abs(d.left - want.left), abs(d.top - want.top), abs(d.width - want.width),
+                           abs(d.height - want.height)) <= box_tolerance * size for d in found), (photo.photo.image, want)
+
+
+@needs_browser
+@pytest.mark.slow
+@pytest.mark.parametrize("tfjs_backend", ["wasm", "webgl", "cpu"])
+def test_an_od_api_export_runs_unchanged_with_tensorflow_s_detections(od_api_export, tfjs_backend):
+    photos = _od_api_photos()
+    expected = _tf_candidates(od_api_export / "saved_model", photos)
+    backend = _backend(od_api_export / "tfjs" / "none", tfjs_backend=tfjs_backend, min_score="0")
+    try:
+        backend.open()
+        results = backend.recognize(photos)
+        facts = backend.describe()
+    finally:
+        backend.close()
+    assert facts["outputs"]["found_from"] == f"the signature of {(od_api_export / 'saved_model').resolve()}"
+    assert facts["classes"].startswith("label map (") and facts["outputs"]["detection_scores"] == "Identity_4:0"
+    for photo, want, result in zip(photos, expected, results):
+        assert result.error is None
+        _same_detections(want, result.candidates, photo)
+    if tfjs_backend == "wasm":
+        assert facts["tfjs_patches"] == ["Cast to bool (tfjs #2590)"]
+
+
+@needs_browser
+@pytest.mark.slow
+def test_uint8_classes_are_rounded_and_the_two_output_export_runs(od_api_export, od_api_two_output):
+    photos = _od_api_photos()
+    quantized = _backend(od_api_export / "tfjs" / "uint8", quantization="uint8", min_score="0")
+    two = _backend(od_api_two_output / "tfjs" / "none", min_score="0")
+    try:
+        quantized.open()
+        rounded = quantized.recognize(photos)
+        notes = quantized.describe()["notes"]
+        two.open()
+        two_results = two.recognize(photos)
+        two_facts = two.describe()
+    finally:
+        quantized.close()
+        two.close()
+    assert all(r.error is None and r.candidates for r in rounded)
+    assert not any("not digits" in note for note in notes)
+    assert list(two_facts["outputs"])[:2] == ["detection_boxes", "detection_multiclass_scores"]
+    for photo, want, result in zip(photos, _tf_candidates(od_api_two_output / "saved_model", photos), two_results):
+        _same_detections(want, result.candidates, photo)
+
+
+@needs_browser
+@pytest.mark.slow
+def test_other_converter_flags_structured_names_uint16_and_shards(tmp_path, tiny_dataset):
+    """The same kind of export converted with --use_structured_outputs_names, uint16 and small shards,
+    with no SavedModel beside it any more: the structured keys name the outputs."""
+    tf = pytest.importorskip("tensorflow")
+    from bench.cli import main
+    from tests.od_api_fixture import export
+
+    root = export(tf, tmp_path / "export", quantizations=("uint16",), use_structured_outputs_names=True,
+                  weight_shard_size_bytes=1000)
+    saved_model = root / "saved_model"
+    assert main(["model", "convert", str(saved_model), "--quantization", "uint16", "--weight_shard_size_bytes",
+                 "1000", "--out", str(tmp_path / "ours")]) == 0
+    ours = read_model(tmp_path / "ours" / "uint16")
+    assert ours.quantization == "uint16" and len(ours.shards) > 1
+    assert json.loads((tmp_path / "ours" / "uint16" / "conversion.json").read_text())["weight_shard_size_bytes"] == 1000
+    assert "detection_scores" in json.loads((tmp_path / "ours" / "uint16" / "model.json").read_text())["signature"]["outputs"]
+    saved_model.rename(tmp_path / "elsewhere")
+    theirs = root / "tfjs" / "uint16"
+    assert len(read_model(theirs).shards) > 1
+    code = main(["run", "--backends", "tfjs", "--dataset", str(tiny_dataset), "--out", str(tmp_path / "run"),
+                 "--warmup", "0", "--tfjs-model", str(theirs)])
+    assert code == 0
+    row = json.loads((tmp_path / "run" / "run.json").read_text())["backends"]["tfjs-wasm-uint16"]
+    assert row["errors"] == 0 and row["describe"]["outputs"]["found_from"] == "model.json structuredOutputKeys"
+    assert row["describe"]["classes"].startswith("label map")

@@ -10,22 +10,26 @@ remaining photos fail.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from backends.tfjs.model_files import TfjsModel, load_variant, model_metadata, source_problem
-from backends.tfjs.options import DEFAULT_MIN_SCORE, LOCAL_CHROMIUM, TfjsOptions, emulation
+from backends.tfjs.model_files import TfjsModel, default_quantizations, load_variant, model_metadata, source_problem
+from backends.tfjs.options import LOCAL_CHROMIUM, TfjsOptions, emulation
+from backends.tfjs.outputs import OutputNames, resolve_outputs
 from backends.tfjs.page import BrowserGone, PageConfig, PageError, PageHung, PageSession
 from backends.tfjs.server import WEB_DIR, PageServer, missing_page_files
 from bench.backend import Backend
 from bench.errors import UsageError, first_line
 from bench.metrics import read_number
+from bench.model.preprocess import Transform, letterbox_transform
+from bench.od_api import CANDIDATE_FLOOR, ClassFit, ClassMap, Decoder, LabelMapError, above, decode, resolve_classes
+from bench.od_api import FALLBACK_THRESHOLD, threshold_of
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Digit, Recognition
+from bench.records import ColdStart, Recognition
 from bench.saved_model import DEFAULT_MODEL
 
 LOAD_TIMEOUT_S = 60.0
@@ -64,19 +68,25 @@ class TfjsBackend(Backend):
     @classmethod
     def rows(cls, options: TfjsOptions) -> list[tuple[str, Any]]:
         emulation(options)
+        if not options.quantization:
+            options = dataclasses.replace(options, quantization=default_quantizations(model_source(options)))
         return [(single.row_name(), single) for single in options.single_rows()]
 
     def __init__(self, options: TfjsOptions | None = None, row: str | None = None) -> None:
         super().__init__(options, row)
         self.tfjs_backend = self.options.tfjs_backend[0]
-        self.quantization = self.options.quantization[0]
+        self.quantization = (self.options.quantization or default_quantizations(model_source(self.options)))[0]
         self.emulation = emulation(self.options)
         self.model: TfjsModel | None = None
         self.server: PageServer | None = None
         self.session: PageSession | None = None
         self.restarts = 0
         self.cold: ColdStart | None = None
-        self.min_score = self.options.min_score if self.options.min_score is not None else DEFAULT_MIN_SCORE
+        self.min_score = self.options.min_score if self.options.min_score is not None else FALLBACK_THRESHOLD
+        self.classes: ClassMap | None = None
+        self.outputs: OutputNames | None = None
+        self.fit = ClassFit()
+        self.model_notes: list[str] = []
         self.browser_version: str | None = None
         self.batch_size = self.options.batch_size
 
@@ -88,7 +98,8 @@ class TfjsBackend(Backend):
             chromium = LOCAL_CHROMIUM
         spec = BrowserSpec(chromium, self.options.chromedriver, self.options.webdriver_url, self.options.serve_host)
         return PageConfig(self.tfjs_backend, self.emulation, self.options.cache == "warm", self.options.indexeddb,
-                          self.model.sha256, spec, self.options.batch_timeout_s, self._load_timeout_s())
+                          self.model.sha256, tuple(name for _, name in self.outputs.fetch()), spec,
+                          self.options.batch_timeout_s, self._load_timeout_s())
 
     def _load_timeout_s(self) -> float:
         """A minute for page and model load, plus three times the model's download on a throttled network."""
@@ -104,9 +115,17 @@ class TfjsBackend(Backend):
         if problem:
             raise UsageError(problem)
         self.model = load_variant(source, self.quantization)
-        if self.options.min_score is None:
-            threshold = model_metadata(self.model.folder).get("default_threshold")
-            self.min_score = float(threshold) if threshold is not None else DEFAULT_MIN_SCORE
+        metadata = model_metadata(self.model.folder)
+        try:
+            self.classes = resolve_classes(self.options.classes, source, metadata, "--tfjs-classes")
+        except LabelMapError as exc:
+            raise UsageError(str(exc)) from None
+        self.min_score, note = threshold_of(self.options.min_score, metadata, "--tfjs-min-score")
+        self.model_notes = [note] if note else []
+        self.outputs = resolve_outputs(json.loads(self.model.model_json.read_text()), self.model.folder,
+                                       self.options.outputs)
+        if self.outputs.note:
+            self.model_notes.append(self.outputs.note)
         self.server = PageServer(self.model.folder, self.options.serve_host, isolated=self.options.wasm_threads)
         self.cold = self._start_session()
         return self.cold
@@ -164,8 +183,12 @@ class TfjsBackend(Backend):
     def _recognition(self, photo: LoadedPhoto, raw: dict[str, Any]) -> Recognition:
         if raw.get("error"):
             return Recognition.failed(first_line(raw["error"]))
-        digits = to_digits(raw, photo, self.session.model_info["input"], self.min_score)
-        return Recognition(digits, read_number(digits), raw["latencyMs"],
+        arrays = {key: values for (key, _), values in zip(self.outputs.fetch(), raw["outputs"])}
+        transform = photo_transform(photo, self.session.model_info["input"])
+        decoder = Decoder(self.classes, min(CANDIDATE_FLOOR, self.min_score))
+        candidates = decode(arrays, decoder, transform.to_photo, self.fit)
+        digits = above(candidates, self.min_score)
+        return Recognition(digits, read_number(digits), raw["latencyMs"], candidates=candidates,
                            details={"preprocess_ms": round(raw["preprocessMs"], 4)})
 
     def close(self) -> None:
@@ -202,15 +225,21 @@ class TfjsBackend(Backend):
             "wasm_simd": info.get("wasmSimd"),
             "wasm_threads": info.get("wasmThreadCount") if info.get("wasmThreads") else info.get("wasmThreads"),
             "cross_origin_isolated": info.get("crossOriginIsolated"),
+            "tfjs_patches": info.get("patches"),
             "webdriver": self.options.webdriver_url or "local chromedriver",
             "min_score": self.min_score,
+            "classes": self.classes.describe() if self.classes else self.options.classes,
+            "outputs": {**(self.outputs.tensors if self.outputs else {}),
+                        "found_from": self.outputs.source if self.outputs else None},
             "batch_size": self.batch_size,
             "restarts": self.restarts,
             "notes": self._notes(software),
         }
 
     def _notes(self, software: bool) -> list[str]:
-        notes = []
+        notes = list(self.model_notes)
+        if self.classes is not None:
+            notes += self.fit.notes(self.classes, "--tfjs-classes")
         if software:
             notes.append("WebGL via SwiftShader (software), not a GPU figure")
         if self.emulation.network is not None:
@@ -239,11 +268,8 @@ def timing_disagreement(cold: ColdStart | None, tolerance: float = 0.25, slack_m
     return f"download {cold.download_ms:.0f} ms by the page but {measured:.0f} ms by Resource Timing"
 
 
-def to_digits(raw: dict[str, Any], photo: LoadedPhoto, model_input: dict[str, int], min_score: float) -> list[Digit]:
-    """The page's detections above ``min_score`` as digits in photo pixels (the Python inverse mapping)."""
-    from bench.model.evaluate import to_digits as model_digits
-    from bench.model.preprocess import letterbox_transform
-
-    transform = letterbox_transform(photo.height, photo.width, model_input["height"], model_input["width"])
-    boxes = np.reshape(np.asarray(raw["boxes"], dtype=float), (-1, 4))
-    return model_digits(boxes, raw["scores"], raw["classes"], transform, min_score)
+def photo_transform(photo: LoadedPhoto, model_input: dict[str, int | None]) -> Transform:
+    """Model boxes -> photo pixels: the letterbox's inverse, or the identity for a model taking any size."""
+    if model_input["height"] is None:
+        return Transform(1.0, 0.0, 0.0, photo.width, photo.height, photo.width, photo.height)
+    return letterbox_transform(photo.height, photo.width, model_input["height"], model_input["width"])

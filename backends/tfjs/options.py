@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 
 from bench.errors import UsageError
+from bench.od_api import CONVENTIONS, FALLBACK_THRESHOLD
 from bench.options import option
 from bench.tfjs_convert import QUANTIZATIONS
 
-DEFAULT_MIN_SCORE = 0.3
 TFJS_BACKENDS = ("webgl", "wasm", "cpu")
 LOCAL_CHROMIUM = "/usr/lib/chromium/chromium"
 
@@ -82,7 +82,8 @@ class TfjsOptions:
 
     tfjs_backend: tuple[str, ...] = option(("wasm",), "TF.js backends, a row each", flag="--tfjs-backend",
                                            choices=TFJS_BACKENDS)
-    quantization: tuple[str, ...] = option(("none",), "weight quantizations, a row each", flag="--quantization",
+    quantization: tuple[str, ...] = option((), "weight quantizations, a row each (default: none for a SavedModel, "
+                                           "the folder's own for a TF.js model folder)", flag="--quantization",
                                            choices=QUANTIZATIONS)
     model: str | None = option(None, "a SavedModel folder (converted on first use into <model>/tfjs/<quantization>/) "
                                "or a TF.js graph model folder with model.json; default: models/digit_detector",
@@ -102,7 +103,14 @@ class TfjsOptions:
     wasm_threads: bool = option(False, "serve the page cross-origin isolated (COOP/COEP headers) so the wasm "
                                 "backend may run multi-threaded, as a site sending those headers would")
     min_score: float | None = option(None, "drop detections scored below this (default: the model's own "
-                                     f"default_threshold from digitbench.json, else {DEFAULT_MIN_SCORE})")
+                                     f"default_threshold from digitbench.json, else {FALLBACK_THRESHOLD})")
+    classes: str | None = option(None, "how classes map to digits: zero-based, one-based, svhn (10 = 0); default: "
+                                 "the label_map.pbtxt in the model folder or its two parents, else the model's "
+                                 "digitbench.json, else zero-based", choices=CONVENTIONS)
+    outputs: str | None = option(None, "which model.json tensors are the detector's outputs, when the converter "
+                                 "lost their names: boxes=NAME,scores=NAME,classes=NAME[,num=NAME] or "
+                                 "boxes=NAME,multiclass=NAME (default: found from the signature, "
+                                 "structuredOutputKeys or the SavedModel beside the folder)")
     batch_size: int = option(8, "photos per WebDriver call")
     batch_timeout_s: float = option(60.0, "a batch taking longer counts as a hung browser (restart, retry once)")
     max_restarts: int = option(3, "browser restarts allowed per row before its remaining photos fail")

@@ -49,6 +49,8 @@ class PageConfig:
     warm_cache: bool
     indexeddb: bool
     model_version: str
+    output_names: tuple[str, ...]
+    """The model's tensors the page fetches, in order (see :mod:`backends.tfjs.outputs`)."""
     browser: BrowserSpec
     timeout_s: float
     load_timeout_s: float
@@ -110,7 +112,8 @@ class PageSession:
             browser.cdp("Network.emulateNetworkConditions", emulation.network.cdp())
         loaded = self.call("loadModel", {"base": "/model/", "version": self.config.model_version, "store": store,
                                          "indexedDbKey": f"digitbench-{self.config.model_version[:16]}",
-                                         "saveToIndexedDb": save_to_indexeddb}, self.config.load_timeout_s)
+                                         "saveToIndexedDb": save_to_indexeddb,
+                                         "outputNames": list(self.config.output_names)}, self.config.load_timeout_s)
         if throttle and emulation.network is not None:
             browser.cdp("Network.emulateNetworkConditions", UNTHROTTLED)
         loaded["pageLoadMs"] = navigation
@@ -137,7 +140,7 @@ class PageSession:
                         init_ms=loaded["initMs"], details=details)
 
     def recognize(self, photos: Sequence[np.ndarray]) -> list[dict[str, Any]]:
-        """Raw page results for RGB photos: boxes, scores, classes, num and timings, or an error."""
+        """Raw page results for RGB photos: the fetched outputs (flat, in order) and timings, or an error."""
         self._batches += 1
         names = {f"{self._batches}-{i}": np.ascontiguousarray(rgb, np.uint8) for i, rgb in enumerate(photos)}
         self.server.put_photos({name: rgb.tobytes() for name, rgb in names.items()})
@@ -156,12 +159,11 @@ class PageSession:
         """The page's model input for a photo, as float32 ``H x W x 3`` (for checks against Python)."""
         self.server.put_photos({"input": np.ascontiguousarray(rgb, np.uint8).tobytes()})
         try:
-            values = self.call("input", {"url": "/photos/input", "height": int(rgb.shape[0]),
-                                         "width": int(rgb.shape[1])})
+            found = self.call("input", {"url": "/photos/input", "height": int(rgb.shape[0]),
+                                        "width": int(rgb.shape[1])})
         finally:
             self.server.put_photos({})
-        shape = self.model_info["input"]
-        return np.asarray(values, np.float32).reshape(shape["height"], shape["width"], 3)
+        return np.asarray(found["values"], np.float32).reshape(found["shape"][1:])
 
     def close(self) -> None:
         """Quit the browser. Safe to call more than once."""

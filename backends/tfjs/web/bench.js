@@ -5,7 +5,6 @@
  */
 "use strict";
 
-const OUTPUT_KEYS = ["detection_boxes", "detection_scores", "detection_classes", "num_detections"];
 const SOFTWARE_RENDERERS = /swiftshader|llvmpipe|softpipe|software|basic render/i;
 
 const state = {model: null, outputNames: null, input: null, executeAsync: false};
@@ -24,6 +23,27 @@ function webglInfo() {
   return info;
 }
 
+/**
+ * TF.js 4.22's wasm Cast copies values into the bool output (0.3 -> 0, 256 -> 0) where TensorFlow
+ * gives x != 0 (tfjs issue #2590, closed unfixed). OD API graphs cast box areas to bool before
+ * NMS, so on wasm they would find nothing. Other casts keep the library's own kernel.
+ */
+function patchWasmCastToBool() {
+  const original = tf.getKernel("Cast", "wasm");
+  if (!original) return null;
+  tf.unregisterKernel("Cast", "wasm");
+  tf.registerKernel({...original, kernelFunc: (args) => {
+    if (args.attrs.dtype !== "bool" || args.inputs.x.dtype === "bool") return original.kernelFunc(args);
+    const {inputs: {x}, backend} = args;
+    const out = backend.makeOutput(x.shape, "bool");
+    const from = backend.typedArrayFromHeap(x);
+    const to = backend.typedArrayFromHeap(out);
+    for (let i = 0; i < from.length; i++) to[i] = from[i] !== 0 ? 1 : 0;
+    return out;
+  }});
+  return "Cast to bool (tfjs #2590)";
+}
+
 async function setup({backend, maxTextureSize, wasmPath}) {
   const start = performance.now();
   if (maxTextureSize) tf.env().set("WEBGL_MAX_TEXTURE_SIZE", maxTextureSize);
@@ -36,7 +56,10 @@ async function setup({backend, maxTextureSize, wasmPath}) {
   const info = {backend: tf.getBackend(), tfjsVersion: tf.version.tfjs, initMs, webgl: webglInfo(),
                 userAgent: navigator.userAgent, wasmSimd: null, wasmThreads: null,
                 crossOriginIsolated: self.crossOriginIsolated === true};
+  info.patches = [];
   if (backend === "wasm") {
+    const patched = patchWasmCastToBool();
+    if (patched) info.patches.push(patched);
     info.wasmSimd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
     info.wasmThreads = await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT");
     info.wasmThreadCount = tf.wasm.getThreadsCount ? tf.wasm.getThreadsCount() : null;
@@ -104,26 +127,28 @@ async function download(base, version) {
   return {json, weightData: tf.io.concatenateArrayBuffers(buffers), bytes: raw.byteLength + received};
 }
 
-function useModel(model) {
-  const signature = model.modelSignature || {};
-  const outputs = signature.outputs || {};
-  const missing = OUTPUT_KEYS.filter((k) => !outputs[k]);
-  if (missing.length) {
-    throw new Error(`model signature lacks ${missing.join(", ")}: expected the TF Object Detection API ` +
-                    `outputs (${OUTPUT_KEYS.join(", ")})`);
-  }
+/**
+ * Take a loaded model into use. `outputNames` are the tensors to fetch, in order (the Python
+ * side finds them: converters lose some names). A model input with -1 for H and W takes the
+ * photo at its own size (OD API exports resize inside the graph); a fixed one gets it letterboxed.
+ */
+function useModel(model, outputNames) {
   const input = model.inputs[0];
-  const [, H, W, C] = input.shape;
-  if (!(H > 0 && W > 0 && C === 3)) {
-    throw new Error(`model input shape ${JSON.stringify(input.shape)} is not [1, H, W, 3] with a fixed H and W`);
+  const shape = input.shape || [];
+  const [, H, W, C] = shape;
+  if (shape.length !== 4 || !(C === 3 || C === -1) || (H > 0) !== (W > 0)) {
+    throw new Error(`model input shape ${JSON.stringify(shape)} is not [1, H, W, 3] (H and W fixed, or both -1)`);
+  }
+  if (!["float32", "int32"].includes(input.dtype)) {
+    throw new Error(`model input dtype ${input.dtype}: expected float32 or an integer image (uint8/int32)`);
   }
   state.model = model;
-  state.outputNames = OUTPUT_KEYS.map((k) => outputs[k].name);
-  state.input = {height: H, width: W, dtype: input.dtype};
+  state.outputNames = outputNames;
+  state.input = {height: H > 0 ? H : null, width: W > 0 ? W : null, dtype: input.dtype};
   state.executeAsync = false;
 }
 
-async function loadModel({base, version, store, indexedDbKey, saveToIndexedDb}) {
+async function loadModel({base, version, store, indexedDbKey, saveToIndexedDb, outputNames}) {
   if (state.model) {
     state.model.dispose();
     state.model = null;
@@ -131,7 +156,7 @@ async function loadModel({base, version, store, indexedDbKey, saveToIndexedDb}) 
   const result = {downloadMs: 0, downloadBytes: 0, resourceTiming: null, initMs: 0, source: store};
   if (store === "indexeddb") {
     const start = performance.now();
-    useModel(await tf.loadGraphModel(`indexeddb://${indexedDbKey}`));
+    useModel(await tf.loadGraphModel(`indexeddb://${indexedDbKey}`), outputNames);
     result.initMs = performance.now() - start;
   } else {
     performance.clearResourceTimings();
@@ -140,7 +165,7 @@ async function loadModel({base, version, store, indexedDbKey, saveToIndexedDb}) 
     const downloaded = performance.now();
     const artifacts = await tf.io.getModelArtifactsForJSON(fetched.json, async (manifest) =>
       [tf.io.getWeightSpecs(manifest), fetched.weightData]);
-    useModel(await tf.loadGraphModel(tf.io.fromMemory(artifacts)));
+    useModel(await tf.loadGraphModel(tf.io.fromMemory(artifacts)), outputNames);
     result.initMs = performance.now() - downloaded;
     result.downloadMs = downloaded - start;
     result.downloadBytes = fetched.bytes;
@@ -161,6 +186,10 @@ async function fetchPhoto({url, width, height}) {
 
 function modelInput(rgb, photo) {
   const {height: H, width: W, dtype} = state.input;
+  if (H === null) {
+    const values = dtype === "int32" ? Int32Array.from(rgb) : Float32Array.from(rgb);
+    return tf.tensor(values, [1, photo.height, photo.width, 3], dtype);
+  }
   const values = letterbox(rgb, photo.height, photo.width, H, W, dtype === "int32");
   return tf.tensor(dtype === "int32" ? Int32Array.from(values) : values, [1, H, W, 3], dtype);
 }
@@ -185,10 +214,10 @@ async function recognizeOne(photo) {
   let outputs = [];
   try {
     outputs = await infer(x);
-    const [boxes, scores, classes, num] = await Promise.all(outputs.map((t) => t.data()));
+    if (!Array.isArray(outputs)) outputs = [outputs];
+    const values = await Promise.all(outputs.map((t) => t.data()));
     const end = performance.now();
-    return {latencyMs: end - start, preprocessMs: prepared - start, boxes: Array.from(boxes),
-            scores: Array.from(scores), classes: Array.from(classes), num: num[0]};
+    return {latencyMs: end - start, preprocessMs: prepared - start, outputs: values.map((v) => Array.from(v))};
   } finally {
     x.dispose();
     outputs.forEach((t) => t.dispose());
@@ -212,7 +241,7 @@ async function input(photo) {
   const rgb = await fetchPhoto(photo);
   const x = modelInput(rgb, photo);
   try {
-    return Array.from(await x.data());
+    return {shape: x.shape, values: Array.from(await x.data())};
   } finally {
     x.dispose();
   }
