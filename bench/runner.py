@@ -22,7 +22,7 @@ from bench.errors import BackendUnavailable, BenchError, PhotoError, UsageError,
 from bench.options import build_options
 from bench.photos import MAX_MEGAPIXELS, LoadedPhoto, Photo
 from bench.records import Recognition
-from bench.registry import lookup, registered
+from bench.registry import check_unselected_options, lookup, registered
 from bench.results import PREDICTIONS, REPEATS, SCHEMA_VERSION, TRUTH, RunWriter
 from bench.summary import cold_start_ms, summarize_row, truth_record
 
@@ -65,6 +65,7 @@ class Plan:
 
     rows: list[PlannedRow]
     skipped: dict[str, str]
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -134,7 +135,7 @@ def plan_run(config: RunConfig) -> Plan:
     if not rows:
         detail = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no backends are registered"
         raise BackendUnavailable(f"no backend can run here ({detail})")
-    return Plan(rows, skipped)
+    return Plan(rows, skipped, check_unselected_options(config.backend_options, {r.backend for r in rows}))
 
 
 def default_out(reports_dir: Path) -> Path:
@@ -184,6 +185,8 @@ class Runner:
             self.observer.note(problem)
         for name, reason in self.plan.skipped.items():
             self.observer.note(f"skipped {name}: {reason}")
+        for note in self.plan.notes:
+            self.observer.note(note)
         self.writer.write_run(self.run)
         try:
             for planned in self.plan.rows:

@@ -9,16 +9,12 @@ from bench.commands.backend_flags import BackendFlags, add_backend_flags
 from bench.commands.history import add_store_argument
 from bench.errors import UsageError
 from bench.photos import MAX_MEGAPIXELS
+from bench.validation import markup_safe, number_argument
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
+MAX_WARMUP = 100_000
+MAX_REPEATS = 10_000
+MAX_MEGAPIXELS_LIMIT = 1000.0
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> BackendFlags:
@@ -27,12 +23,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> BackendFlags:
                         "that can run here; see `bench backends`)")
     parser.add_argument("--dataset", help="a dataset folder (annotations.jsonl or digitStruct.mat), "
                         "'synthetic' (the default) or a fetched name like svhn-test")
-    parser.add_argument("--limit", type=_positive_int, help="use only the first N photos")
-    parser.add_argument("--warmup", type=_positive_int, default=3,
+    parser.add_argument("--limit", type=number_argument(int, at_least=1),
+                        help="use only the first N photos (1 or more; default all)")
+    parser.add_argument("--warmup", type=number_argument(int, at_least=0, at_most=MAX_WARMUP), default=3,
                         help="warm-up calls after the first inference, not measured (default 3)")
-    parser.add_argument("--repeats", type=_positive_int, default=1,
+    parser.add_argument("--repeats", type=number_argument(int, at_least=1, at_most=MAX_REPEATS), default=1,
                         help="measured passes over the photos; accuracy uses the first (default 1)")
-    parser.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS,
+    parser.add_argument("--max-megapixels", default=MAX_MEGAPIXELS,
+                        type=number_argument(float, more_than=0, at_most=MAX_MEGAPIXELS_LIMIT),
                         help=f"refuse photos larger than this (default {MAX_MEGAPIXELS:g})")
     parser.add_argument("--label", help="a free-text label stored with the run")
     return add_backend_flags(parser)
@@ -43,12 +41,11 @@ def config_from_args(args: argparse.Namespace, flags: BackendFlags, out: Path | 
     from bench.runner import RunConfig
 
     backends = None
-    if args.backends:
+    if args.backends is not None:
         backends = tuple(dict.fromkeys(b.strip() for b in args.backends.split(",") if b.strip()))
         if not backends:
-            raise UsageError("--backends: give at least one backend name")
-    if args.repeats < 1:
-        raise UsageError("--repeats: must be 1 or more")
+            raise UsageError(f"--backends {args.backends!r}: give at least one backend name (see `bench backends`), "
+                             "or leave the option out for the default backends")
     return RunConfig(backends=backends, dataset=args.dataset, limit=args.limit, out=out,
                      warmup=args.warmup, repeats=args.repeats, backend_options=flags.values(args),
                      max_megapixels=args.max_megapixels, label=args.label)
@@ -68,14 +65,16 @@ class RichObserver:
         self.errors: dict[str, int] = {}
 
     def __enter__(self) -> RichObserver:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.tasks:
+            self.progress.stop()
 
     def row_started(self, row: str, photos: int) -> None:
-        self.tasks[row] = self.progress.add_task(row, total=photos, errors=0)
+        if not self.tasks:
+            self.progress.start()
+        self.tasks[row] = self.progress.add_task(markup_safe(row), total=photos, errors=0)
         self.errors[row] = 0
 
     def photo_done(self, row: str, record: dict[str, Any]) -> None:
@@ -84,10 +83,11 @@ class RichObserver:
 
     def row_finished(self, row: str, summary: dict[str, Any]) -> None:
         if summary.get("status") == "failed":
-            self.console.print(f"[red]{row} failed:[/red] {summary.get('error')}")
+            self.console.print(f"[red]{markup_safe(row)} failed:[/red] {markup_safe(summary.get('error'))}",
+                               highlight=False)
 
     def note(self, message: str) -> None:
-        self.console.print(f"[yellow]note:[/yellow] {message}", highlight=False)
+        self.console.print(f"[yellow]note:[/yellow] {markup_safe(message)}", highlight=False)
 
 
 def handle_run(args: argparse.Namespace) -> int:
@@ -104,15 +104,16 @@ def handle_run(args: argparse.Namespace) -> int:
         with RichObserver(console) as observer:
             result = run_benchmark(config, observer)
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted:[/yellow] what was measured is in {config.out} (run.json status "
-                      "'interrupted')")
+        console.print(f"[yellow]interrupted:[/yellow] what was measured is in {markup_safe(config.out)} (run.json "
+                      "status 'interrupted')")
         return 130
     console.print(rich_table(result.run))
-    console.print(f"results: {result.out}/ (run.json, predictions.jsonl, summary.csv, report.md)")
+    console.print(markup_safe(f"results: {result.out}/ (run.json, predictions.jsonl, summary.csv, report.md)"))
     if not args.no_store:
         from bench.history import record_run, resolve_store_path
 
-        console.print(f"history: #{record_run(result.out, args.store)} in {resolve_store_path(args.store)}")
+        history_id = record_run(result.out, args.store)
+        console.print(markup_safe(f"history: #{history_id} in {resolve_store_path(args.store)}"))
     return 0 if result.run["status"] == "complete" else 1
 
 
