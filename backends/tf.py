@@ -33,12 +33,11 @@ import numpy as np
 
 from bench.backend import Backend
 from bench.clock import ms_since
-from bench.errors import BackendUnavailable, first_line
+from bench.errors import BackendUnavailable, ModelError, first_line
 from bench.metrics import read_number
 from bench.model.preprocess import Transform, letterbox, to_uint8
 from bench.od_api import (
     BOXES,
-    CANDIDATE_FLOOR,
     CONVENTIONS,
     FALLBACK_THRESHOLD,
     MULTICLASS,
@@ -46,7 +45,6 @@ from bench.od_api import (
     ClassFit,
     ClassMap,
     Decoder,
-    LabelMapError,
     above,
     decode,
     resolve_classes,
@@ -54,7 +52,7 @@ from bench.od_api import (
 )
 from bench.options import option
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Recognition
+from bench.results.records import ColdStart, Recognition
 from bench.saved_model import DEFAULT_MODEL, fingerprint, is_saved_model, read_metadata
 
 INPUT_DTYPES = ("uint8", "int32", "float32")
@@ -67,15 +65,15 @@ class TFOptions:
     model: str = option(str(DEFAULT_MODEL), "SavedModel folder with the OD API serving signature")
     threshold: float | None = option(None, "drop detections scoring below this; default: the model's own "
                                      "(assets.extra/digitbench.json, chosen on held-out train photos), else "
-                                     f"{FALLBACK_THRESHOLD}")
+                                     f"{FALLBACK_THRESHOLD}", at_least=0, at_most=1)
     batch_size: int = option(1, "photos per batched model call, reported as throughput (photos/s); "
-                             "latency stays single-photo", flag="--batch-size")
+                             "latency stays single-photo", flag="--batch-size", at_least=1, at_most=1024)
     classes: str | None = option(None, "how classes map to digits: zero-based (class = digit, ours), "
                                  "one-based (class - 1), svhn (10 = 0); default: the label_map.pbtxt in the "
                                  "model folder or its two parents, else the model's digitbench.json, else "
                                  "zero-based", choices=CONVENTIONS)
     signature: str = option("serving_default", "the SavedModel signature to call")
-    threads: int = option(0, "TensorFlow intra-op threads; 0 = TensorFlow's default")
+    threads: int = option(0, "TensorFlow intra-op threads; 0 = TensorFlow's default", at_least=0, at_most=1024)
 
 
 def _model_problem(path: Path) -> str | None:
@@ -90,6 +88,7 @@ class TFBackend(Backend):
     """A SavedModel detector run in this process by TensorFlow."""
 
     name = "tf"
+    packages = ("tensorflow",)
     Options = TFOptions
     summary = "local TensorFlow SavedModel (OD API signature; default: our digit detector)"
 
@@ -121,7 +120,7 @@ class TFBackend(Backend):
         self._metadata = read_metadata(path)
         try:
             self.classes = resolve_classes(self.options.classes, path, self._metadata, "--tf-classes")
-        except LabelMapError as exc:
+        except ModelError as exc:
             raise BackendUnavailable(str(exc)) from None
         self.threshold, note = threshold_of(self.options.threshold, self._metadata, "--tf-threshold")
         self._notes = [note] if note else []
@@ -205,8 +204,8 @@ class TFBackend(Backend):
         return arrays, time.perf_counter_ns() - start
 
     def candidates(self, arrays: dict[str, np.ndarray], index: int, transform: Transform) -> list:
-        """Every detection of photo ``index`` of a batch at or above the candidate floor, in photo pixels."""
-        decoder = Decoder(self.classes, min(CANDIDATE_FLOOR, self.threshold))
+        """Every detection of photo ``index`` of a batch whose class is a digit, in photo pixels, best first."""
+        decoder = Decoder(self.classes)
         return decode({key: value[index] for key, value in arrays.items()}, decoder, transform.to_photo, self._fit)
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:

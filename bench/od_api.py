@@ -7,9 +7,10 @@
 - Classes -> digits: an OD API ``label_map.pbtxt`` (``item { id: N name: 'D' }``) in the model
   folder or one of its two parents decides; else a named convention (:data:`CONVENTIONS`).
   Classes are rounded first (uint8-quantized weights give classes like 4.988).
-- Thresholds: every detection scoring at least :data:`CANDIDATE_FLOOR` is a candidate; the
-  digits are the candidates at or above the row's threshold, :data:`FALLBACK_THRESHOLD` for a
-  model that does not state its own (the OD API's own visualisation default).
+- Thresholds: every detection is a candidate (the runner keeps those above its
+  ``--candidates-floor``); the digits are the candidates at or above the row's threshold,
+  :data:`FALLBACK_THRESHOLD` for a model that does not state its own (the OD API's own
+  visualisation default).
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import Digit
+from bench.errors import ModelError
+from bench.results.records import Digit
 
 BOXES, SCORES, CLASSES, NUM = "detection_boxes", "detection_scores", "detection_classes", "num_detections"
 MULTICLASS = "detection_multiclass_scores"
@@ -29,15 +31,10 @@ STANDARD_OUTPUTS = (BOXES, SCORES, CLASSES, NUM)
 CONVENTIONS = ("zero-based", "one-based", "svhn")
 """zero-based: class = digit (ours); one-based: class - 1 (a label map 1..10 = '0'..'9'); svhn: 10 = 0."""
 LABEL_MAP = "label_map.pbtxt"
-CANDIDATE_FLOOR = 0.05
 FALLBACK_THRESHOLD = 0.5
 DIGIT_WORDS = {w: d for d, w in enumerate("zero one two three four five six seven eight nine".split())}
 
 _ITEM_FIELD = re.compile(r"""(\w+)\s*:\s*(?:"([^"]*)"|'([^']*)'|([^\s{}]+))""")
-
-
-class LabelMapError(ValueError):
-    """A ``label_map.pbtxt`` that cannot be read; the message names the file."""
 
 
 def _items(text: str) -> list[str]:
@@ -50,7 +47,7 @@ def _items(text: str) -> list[str]:
             depth += {"{": 1, "}": -1}.get(text[pos], 0)
             pos += 1
         if depth:
-            raise LabelMapError("an item { is never closed")
+            raise ModelError("an item { is never closed")
         bodies.append(text[start:pos - 1])
     return bodies
 
@@ -68,18 +65,18 @@ def parse_label_map(text: str, source: str = LABEL_MAP) -> dict[int, int | None]
     mapping: dict[int, int | None] = {}
     try:
         items = _items(re.sub(r"#[^\n]*", "", text))
-    except LabelMapError as exc:
-        raise LabelMapError(f"{source}: {exc}") from None
+    except ModelError as exc:
+        raise ModelError(f"{source}: {exc}") from None
     for body in items:
         top = re.sub(r"\{[^{}]*\}", "", body)
         values = {m.group(1): next(g for g in m.groups()[1:] if g is not None) for m in _ITEM_FIELD.finditer(top)}
         if "id" not in values or not values["id"].lstrip("-").isdigit():
-            raise LabelMapError(f"{source}: an item has no integer id; expected item {{ id: N name: 'D' }}")
+            raise ModelError(f"{source}: an item has no integer id; expected item {{ id: N name: 'D' }}")
         names = [values[k] for k in ("display_name", "name") if k in values]
         digits = [d for d in map(label_digit, names) if d is not None]
         mapping[int(values["id"])] = digits[0] if digits else None
     if not mapping:
-        raise LabelMapError(f"{source}: no item {{ id: N name: 'D' }} entries")
+        raise ModelError(f"{source}: no item {{ id: N name: 'D' }} entries")
     return mapping
 
 
@@ -125,8 +122,8 @@ def resolve_classes(option: str | None, model: Path, metadata: Mapping, flag: st
     if found is not None:
         try:
             return ClassMap("label map", str(found), parse_label_map(found.read_text(errors="replace"), str(found)))
-        except LabelMapError as exc:
-            raise LabelMapError(f"{exc}; fix it or pass {flag}") from None
+        except ModelError as exc:
+            raise ModelError(f"{exc}; fix it or pass {flag}") from None
     stated = str(metadata.get("classes", "")).split(":")[0].strip()
     if stated in CONVENTIONS:
         return ClassMap(stated, "the model's digitbench.json")
@@ -176,7 +173,7 @@ class Decoder:
     """Turns one photo's detector outputs into candidate digits in photo pixels."""
 
     classes: ClassMap
-    floor: float = CANDIDATE_FLOOR
+    floor: float = 0.0
 
     def candidates(self, boxes: np.ndarray, scores: Sequence[float], classes: Sequence[float],
                    to_photo: Callable[[np.ndarray], tuple[float, float, float, float]],

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.errors import ModelError
+
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "digit_detector"
 """Our detector, exported by ``bench model export``."""
 METADATA = Path("assets.extra") / "digitbench.json"
@@ -83,15 +85,11 @@ class Signature:
         return sorted(self.outputs, key=index)
 
 
-class SignatureError(ValueError):
-    """``saved_model.pb`` is unreadable or lacks the signature asked for."""
-
-
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         if pos >= len(data):
-            raise SignatureError("truncated varint")
+            raise ModelError("truncated varint")
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
@@ -114,7 +112,7 @@ def _fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
         elif wire in (1, 5):
             value, pos = data[pos:pos + (8 if wire == 1 else 4)], pos + (8 if wire == 1 else 4)
         else:
-            raise SignatureError(f"unsupported wire type {wire}")
+            raise ModelError(f"unsupported wire type {wire}")
         yield number, value
 
 
@@ -153,7 +151,7 @@ def read_signature(folder: Path, key: str = "serving_default", tag: str = "serve
     try:
         data = (Path(folder) / "saved_model.pb").read_bytes()
     except OSError as exc:
-        raise SignatureError(f"{folder}: cannot read saved_model.pb ({exc.strerror or exc})") from None
+        raise ModelError(f"{folder}: cannot read saved_model.pb ({exc.strerror or exc})") from None
     found: list[str] = []
     for number, meta_graph in _fields(data):
         if number != 2:
@@ -176,4 +174,4 @@ def read_signature(folder: Path, key: str = "serving_default", tag: str = "serve
                     parts[part][name] = _tensor_spec(body)
             return Signature(parts[1], parts[2])
     have = ", ".join(sorted(found)) or "none"
-    raise SignatureError(f"{folder}: no signature {key!r} with tag {tag!r} in saved_model.pb (it has: {have})")
+    raise ModelError(f"{folder}: no signature {key!r} with tag {tag!r} in saved_model.pb (it has: {have})")

@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError, UsageError, first_line
-from bench.saved_model import SignatureError, is_saved_model, read_signature
+from bench.errors import ConversionError, ModelError, UsageError, first_line
+from bench.saved_model import is_saved_model, read_signature
 from bench.saved_model import fingerprint as saved_model_fingerprint
 
 QUANTIZATIONS = ("none", "float16", "uint16", "uint8")
@@ -42,10 +42,6 @@ METADATA_NAME = "digitbench.json"
 _UNSUPPORTED = re.compile(r"Unsupported Ops in the model[^\n]*\n(.+)", re.S)
 _OP_MISSING = re.compile(r"(?:Op type not registered|unsupported op)\W+'?(\w+)", re.I)
 _GRAPH_OUTPUT = re.compile(r"^Identity(?:_(\d+))?:0$")
-
-
-class ConversionError(BenchError):
-    """The converter refused the model; the message is one line naming the reason (e.g. the op)."""
 
 
 @dataclass(frozen=True)
@@ -190,7 +186,7 @@ def name_outputs(saved_model: Path, model_json: Path, signature: str = "serving_
     """
     try:
         keys = read_signature(saved_model, signature).flat_output_keys()
-    except SignatureError:
+    except ModelError:
         return
     data = json.loads(model_json.read_text())
     outputs = data.get("signature", {}).get("outputs", {})

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from backends.tfjs.outputs import resolve_outputs
-from bench.errors import UsageError
+from bench.errors import ModelError, UsageError
 from bench.od_api import (
     ClassFit,
     ClassMap,
     Decoder,
-    LabelMapError,
     find_label_map,
     from_multiclass,
     parse_label_map,
@@ -32,9 +31,9 @@ def test_label_maps_in_the_od_api_text_format():
             "item { id: 12 display_name: \"seven\" name: 'n7' }\n")
     assert parse_label_map(text) == {1: 1, 10: 0, 11: None, 12: 7}
     assert parse_label_map(LABEL_MAP) == {i: i % 10 for i in range(1, 11)}
-    with pytest.raises(LabelMapError, match="no integer id"):
+    with pytest.raises(ModelError, match="no integer id"):
         parse_label_map("item { name: '1' }", "x.pbtxt")
-    with pytest.raises(LabelMapError, match="never closed"):
+    with pytest.raises(ModelError, match="never closed"):
         parse_label_map("item { id: 1 name: '1'", "x.pbtxt")
 
 
@@ -54,7 +53,7 @@ def test_the_label_map_is_found_beside_an_export_and_decides(tmp_path: Path):
     ours = resolve_classes(None, tmp_path, {"classes": "zero-based: class = digit 0-9"}, "--tf-classes")
     assert (ours.convention, ours.source) == ("zero-based", "the model's digitbench.json")
     (export / "label_map.pbtxt").write_text("item { name: 'x' }")
-    with pytest.raises(LabelMapError, match="label_map.pbtxt: an item has no integer id.*--tfjs-classes"):
+    with pytest.raises(ModelError, match="label_map.pbtxt: an item has no integer id.*--tfjs-classes"):
         resolve_classes(None, export, {}, "--tfjs-classes")
 
 

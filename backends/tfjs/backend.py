@@ -20,17 +20,17 @@ from typing import Any
 from backends.tfjs.model_files import TfjsModel, default_quantizations, load_variant, model_metadata, source_problem
 from backends.tfjs.options import LOCAL_CHROMIUM, TfjsOptions, emulation
 from backends.tfjs.outputs import OutputNames, resolve_outputs
-from backends.tfjs.page import BrowserGone, PageConfig, PageError, PageHung, PageSession
+from backends.tfjs.page import PageConfig, PageSession
 from backends.tfjs.server import WEB_DIR, PageServer, missing_page_files
-from bench.backend import Backend
-from bench.errors import UsageError, first_line
+from bench.backend import Backend, SweepAxis
+from bench.errors import EngineError, EngineGone, EngineHung, ModelError, UsageError, first_line
 from bench.metrics import read_number
 from bench.model.preprocess import Transform, letterbox_transform
-from bench.od_api import CANDIDATE_FLOOR, ClassFit, ClassMap, Decoder, LabelMapError, above, decode, resolve_classes
-from bench.od_api import FALLBACK_THRESHOLD, threshold_of
+from bench.od_api import FALLBACK_THRESHOLD, ClassFit, ClassMap, Decoder, above, decode, resolve_classes, threshold_of
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Recognition
+from bench.results.records import ColdStart, Recognition
 from bench.saved_model import DEFAULT_MODEL
+from bench.tfjs_convert import QUANTIZATIONS
 
 LOAD_TIMEOUT_S = 60.0
 
@@ -46,6 +46,8 @@ class TfjsBackend(Backend):
     name = "tfjs"
     Options = TfjsOptions
     summary = "the detector in TF.js (webgl/wasm/cpu) in headless Chromium via Selenium"
+    sweep_axes = (SweepAxis("quantization", QUANTIZATIONS, "none"),)
+    packages = ("selenium", "tensorflowjs")
 
     @classmethod
     def unavailable_reason(cls, options: TfjsOptions) -> str | None:
@@ -118,7 +120,7 @@ class TfjsBackend(Backend):
         metadata = model_metadata(self.model.folder)
         try:
             self.classes = resolve_classes(self.options.classes, source, metadata, "--tfjs-classes")
-        except LabelMapError as exc:
+        except ModelError as exc:
             raise UsageError(str(exc)) from None
         self.min_score, note = threshold_of(self.options.min_score, metadata, "--tfjs-min-score")
         self.model_notes = [note] if note else []
@@ -169,13 +171,13 @@ class TfjsBackend(Backend):
                 return failed(problem or "the browser is not running (it gave out earlier in this row)")
             try:
                 raw = self.session.recognize([p.rgb for p in photos])
-            except (BrowserGone, PageHung) as exc:
+            except (EngineGone, EngineHung) as exc:
                 problem = str(exc)
                 gave_up = self._restart(problem)
                 if gave_up:
                     return failed(gave_up)
                 continue
-            except PageError as exc:
+            except EngineError as exc:
                 return failed(str(exc))
             return [self._recognition(p, r) for p, r in zip(photos, raw)]
         return failed(f"browser failed twice on this batch: {problem}")
@@ -185,7 +187,7 @@ class TfjsBackend(Backend):
             return Recognition.failed(first_line(raw["error"]))
         arrays = {key: values for (key, _), values in zip(self.outputs.fetch(), raw["outputs"])}
         transform = photo_transform(photo, self.session.model_info["input"])
-        decoder = Decoder(self.classes, min(CANDIDATE_FLOOR, self.min_score))
+        decoder = Decoder(self.classes)
         candidates = decode(arrays, decoder, transform.to_photo, self.fit)
         digits = above(candidates, self.min_score)
         return Recognition(digits, read_number(digits), raw["latencyMs"], candidates=candidates,

@@ -97,13 +97,15 @@ class TfjsOptions:
     indexeddb: bool = option(False, "with --cache warm: the first visit saves the model to indexeddb:// and the "
                              "second loads it from there")
     cpu_throttle: float | None = option(None, "DevTools CPU slow-down factor (default: from --device)",
-                                        flag="--cpu-throttle")
+                                        flag="--cpu-throttle", at_least=1, at_most=100)
     max_texture_size: int | None = option(None, "emulated WebGL texture limit, 0 = the browser's own "
-                                          "(default: from --device)", flag="--max-texture-size")
+                                          "(default: from --device)", flag="--max-texture-size", at_least=0,
+                                          at_most=65536)
     wasm_threads: bool = option(False, "serve the page cross-origin isolated (COOP/COEP headers) so the wasm "
                                 "backend may run multi-threaded, as a site sending those headers would")
     min_score: float | None = option(None, "drop detections scored below this (default: the model's own "
-                                     f"default_threshold from digitbench.json, else {FALLBACK_THRESHOLD})")
+                                     f"default_threshold from digitbench.json, else {FALLBACK_THRESHOLD})", at_least=0,
+                                     at_most=1)
     classes: str | None = option(None, "how classes map to digits: zero-based, one-based, svhn (10 = 0); default: "
                                  "the label_map.pbtxt in the model folder or its two parents, else the model's "
                                  "digitbench.json, else zero-based", choices=CONVENTIONS)
@@ -111,9 +113,11 @@ class TfjsOptions:
                                  "lost their names: boxes=NAME,scores=NAME,classes=NAME[,num=NAME] or "
                                  "boxes=NAME,multiclass=NAME (default: found from the signature, "
                                  "structuredOutputKeys or the SavedModel beside the folder)")
-    batch_size: int = option(8, "photos per WebDriver call")
-    batch_timeout_s: float = option(60.0, "a batch taking longer counts as a hung browser (restart, retry once)")
-    max_restarts: int = option(3, "browser restarts allowed per row before its remaining photos fail")
+    batch_size: int = option(8, "photos per WebDriver call", at_least=1, at_most=1000)
+    batch_timeout_s: float = option(60.0, "a batch taking longer counts as a hung browser (restart, retry once)",
+                                   more_than=0, at_most=86400)
+    max_restarts: int = option(3, "browser restarts allowed per row before its remaining photos fail",
+                            at_least=0, at_most=100)
     webdriver_url: str | None = option(None, "a remote WebDriver (Selenium Grid or any W3C endpoint) instead of "
                                        "the local chromedriver", flag="--webdriver-url")
     serve_host: str = option("127.0.0.1", "address the page server binds to and the browser fetches from; set it "

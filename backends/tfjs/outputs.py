@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.errors import UsageError
+from bench.errors import ModelError, UsageError
 from bench.od_api import BOXES, CLASSES, MULTICLASS, NUM, SCORES, STANDARD_OUTPUTS
-from bench.saved_model import SignatureError, is_saved_model, read_signature
+from bench.saved_model import is_saved_model, read_signature
 from bench.tfjs_convert import names_by_key
 
 FALLBACK = "model.json signature (two-output reading)"
@@ -134,7 +134,7 @@ def resolve_outputs(model_json: dict[str, Any], folder: Path, explicit: str | No
     if saved_model is not None:
         try:
             mapped = names_by_key(read_signature(saved_model).flat_output_keys(), tensors)
-        except SignatureError:
+        except ModelError:
             mapped = None
         found = _complete(mapped) if mapped else None
         if found:

@@ -5,12 +5,14 @@ import argparse
 from pathlib import Path
 
 from bench.errors import UsageError
+from bench.validation import number_argument
 
 
 def handle_convert(args: argparse.Namespace) -> int:
+    """Convert the SavedModel to each quantization asked for, reusing variants that are up to date."""
+    from bench.errors import ConversionError
     from bench.tfjs_convert import (
         QUANTIZATIONS,
-        ConversionError,
         check_saved_model,
         convert_saved_model,
         native_logs_to,
@@ -44,6 +46,7 @@ def handle_convert(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench model convert``."""
     from bench.tfjs_convert import DEFAULT_SHARD_BYTES, QUANTIZATIONS
 
     parser = subparsers.add_parser("convert", help="convert a SavedModel to TF.js graph models (one per quantization)",
@@ -54,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="the SavedModel folder (holding saved_model.pb)")
     parser.add_argument("--quantization", default=None,
                         help=f"comma-separated: {', '.join(QUANTIZATIONS)} (default: all)")
-    parser.add_argument("--weight_shard_size_bytes", "--weight-shard-size-bytes", type=int,
+    parser.add_argument("--weight_shard_size_bytes", "--weight-shard-size-bytes", type=number_argument(int, at_least=1),
                         default=DEFAULT_SHARD_BYTES, dest="weight_shard_size_bytes", metavar="BYTES",
                         help=f"weight shard size, as the converter's flag (default {DEFAULT_SHARD_BYTES})")
     parser.add_argument("--out", default=None, help="write the variants into OUT/<quantization>/ instead")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from bench.validation import markup_safe, number_argument
+
 
 def add_store_argument(parser: argparse.ArgumentParser) -> None:
     """``--store PATH`` as every command that reads or writes the history spells it."""
@@ -10,6 +12,7 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def handle_history(args: argparse.Namespace) -> int:
+    """List recorded runs, newest first, filtered as asked."""
     from rich.console import Console
     from rich.table import Table
 
@@ -30,46 +33,46 @@ def handle_history(args: argparse.Namespace) -> int:
         commit = (run.commit or "?")[:8] + ("+dirty" if run.dirty else "")
         suite = (run.suite or "") + (" (accepted)" if run.accepted else "")
         started = (run.started or "")[:16].replace("T", " ")
-        table.add_row(str(run.id), started, run.status, ", ".join(run.rows), run.dataset_name or "",
-                      str(run.photos or ""), run.machine_id or "", commit, suite, run.label or "")
+        cells = (str(run.id), started, run.status, ", ".join(run.rows), run.dataset_name or "",
+                 str(run.photos or ""), run.machine_id or "", commit, suite, run.label or "")
+        table.add_row(*(markup_safe(cell) for cell in cells))
     console.print(table)
     return 0
 
 
 def handle_show(args: argparse.Namespace) -> int:
+    """Show one run (folder or history id) with figures recomputed from its records."""
     from rich.console import Console
 
     from bench.history import open_run
     from bench.report import rich_table
 
-    data = open_run(args.run, args.store)
-    run = dict(data.run)
-    run["backends"] = {row: {**data.row_summary(row), **data.recomputed(row)} for row in data.rows}
+    run = open_run(args.run, args.store)
     console = Console()
     console.print(rich_table(run))
-    env = run.get("environment") or {}
-    git = env.get("digitbench") or {}
-    console.print(f"{data.label}: status {run.get('status')}, started {run.get('started')}, "
-                  f"machine {env.get('machine_id')} ({env.get('cpu_model')} x {env.get('cpu_count')}), "
-                  f"commit {git.get('commit')}{' +dirty' if git.get('dirty') else ''}; "
-                  "figures recomputed from the stored per-photo records", highlight=False)
+    env = run.environment
+    console.print(markup_safe(f"{run.label}: status {run.status}, started {run.started}, machine {env.machine_text}, "
+                              f"commit {env.commit}{' +dirty' if env.dirty else ''}; "
+                              "figures recomputed from the stored per-photo records"), highlight=False)
     return 0
 
 
 def handle_accept(args: argparse.Namespace) -> int:
+    """Mark a run as its suite's accepted baseline, or withdraw that."""
     from bench.history import HistoryStore, open_run
 
-    data = open_run(args.run, args.store)
+    run = open_run(args.run, args.store)
     with HistoryStore(args.store) as store:
-        history_id = data.history_id or store.find_folder(data.source)
+        history_id = run.history_id or (store.find_folder(run.folder) if run.folder else None)
         if history_id is None:
-            history_id = store.append(data, folder=data.source)
+            history_id = store.append(run)
         store.set_accepted(history_id, not args.withdraw)
     print(f"history #{history_id}: {'no longer ' if args.withdraw else ''}an accepted baseline")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench history``, ``bench show`` and ``bench accept``."""
     history = subparsers.add_parser("history", help="list recorded runs",
                                     description="List the runs recorded in the history store, newest first.")
     add_store_argument(history)
@@ -78,7 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     history.add_argument("--suite", help="only runs of this nightly suite")
     history.add_argument("--since", help="only runs started on or after this date (YYYY-MM-DD)")
     history.add_argument("--until", help="only runs started before this date (YYYY-MM-DD)")
-    history.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
+    history.add_argument("--limit", type=number_argument(int, at_least=1), default=50,
+                         help="at most this many runs (default 50)")
     history.set_defaults(handler=handle_history)
 
     show = subparsers.add_parser("show", help="show one run, recomputed from its raw records",
