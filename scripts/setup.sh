@@ -44,4 +44,11 @@ if [ -f "$WEB/package-lock.json" ]; then
         (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
         echo "$want" > "$STAMPS/npm"
     fi
+    # The minimal TF.js bundles (--tfjs-bundle minimal), built offline from the installed packages.
+    want=$(cat "$WEB/package-lock.json" "$WEB/build.mjs" "$WEB"/bundles/*.js | sha256sum | cut -d' ' -f1)
+    if [ ! -d "$WEB/build" ] || [ "$(cat "$STAMPS/bundles" 2>/dev/null)" != "$want" ]; then
+        echo "setup: building the minimal TF.js bundles (esbuild)"
+        (cd "$WEB" && node build.mjs)
+        echo "$want" > "$STAMPS/bundles"
+    fi
 fi

@@ -25,7 +25,8 @@ from backends.tfjs.browser import descendants
 from backends.tfjs.model_files import read_model
 from bench.errors import ModelError
 from backends.tfjs.options import NETWORKS, emulation, network_profile
-from backends.tfjs.server import PageServer, missing_page_files
+from backends.tfjs.server import PageServer
+from backends.tfjs.site import missing_page_files
 from bench.errors import UsageError
 from bench.options import build_options
 from bench.photos import Photo
@@ -42,7 +43,7 @@ def _browser_missing() -> str | None:
         return f"no chromedriver at {CHROMEDRIVER} (apt-get install chromium-driver)"
     missing = missing_page_files()
     if missing:
-        return f"TF.js npm packages missing ({missing[0].name}): npm ci in backends/tfjs/web"
+        return f"TF.js page files missing ({missing[0].name}): bash scripts/setup.sh"
     return None
 
 
@@ -165,14 +166,14 @@ def test_network_profiles_and_custom_spec():
 def test_unavailable_reasons_name_the_fix(monkeypatch, tmp_path):
     options = build_options(TfjsBackend.Options, "tfjs", {"model": str(tmp_path), "chromium": "/nonexistent/chrome"})
     assert "apt-get install chromium" in TfjsBackend.unavailable_reason(options)
-    monkeypatch.setattr("backends.tfjs.backend.missing_page_files", lambda: [Path("tf.min.js")])
+    monkeypatch.setattr("backends.tfjs.backend.missing_page_files", lambda *args: [Path("tf.min.js")])
     options = dataclasses.replace(options, chromium="/bin/sh", chromedriver="/bin/sh")
-    assert "npm ci" in TfjsBackend.unavailable_reason(options)
+    assert "scripts/setup.sh" in TfjsBackend.unavailable_reason(options)
 
 
 def test_missing_default_model_says_how_to_get_one(monkeypatch, tmp_path):
     monkeypatch.setattr("backends.tfjs.backend.DEFAULT_MODEL", tmp_path / "digit_detector")
-    monkeypatch.setattr("backends.tfjs.backend.missing_page_files", lambda: [])
+    monkeypatch.setattr("backends.tfjs.backend.missing_page_files", lambda *args: [])
     reason = TfjsBackend.unavailable_reason(TfjsBackend.Options(chromium="/bin/sh", chromedriver="/bin/sh"))
     assert "no detector at" in reason and "bench model export" in reason and "--tfjs-model" in reason
 
@@ -256,22 +257,79 @@ def test_unsupported_op_is_one_line_naming_it(tmp_path, capsys):
     assert not (model / "tfjs" / "none").exists()
 
 
-def test_server_serves_only_its_own_folders_and_gzips_json(tmp_path):
-    import gzip
-    import urllib.error
-    import urllib.request
+def _get(server, path: str, host: str | None = None, encoding: str | None = None) -> tuple[int, dict, bytes]:
+    """One raw HTTP/1.1 GET (the request target sent as is, unlike urllib)."""
+    import http.client
 
-    (tmp_path / "model.json").write_text('{"modelTopology": {}}' * 50)
-    (tmp_path.parent / "secret.txt").write_text("no")
-    with PageServer(tmp_path) as server:
-        request = urllib.request.Request(f"{server.url}/model/model.json", headers={"Accept-Encoding": "gzip"})
-        with urllib.request.urlopen(request) as response:
-            assert response.headers["Content-Encoding"] == "gzip"
-            assert gzip.decompress(response.read()) == (tmp_path / "model.json").read_bytes()
-        for path in ("/model/../secret.txt", "/model/%2e%2e/secret.txt", "/etc/passwd", "/page/../options.py"):
-            with pytest.raises(urllib.error.HTTPError) as caught:
-                urllib.request.urlopen(server.url + path)
-            assert caught.value.code == 404
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+        connection.putheader("Host", host or f"{server.host}:{server.port}")
+        if encoding:
+            connection.putheader("Accept-Encoding", encoding)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def test_server_serves_only_the_files_it_is_given_compressed_as_asked(tmp_path):
+    import gzip
+
+    import brotli
+
+    from backends.tfjs.site import site_files
+
+    model = read_model_folder(tmp_path)
+    (model.folder / "conversion.json").write_text("{}")
+    (model.folder / "label_map.pbtxt").write_text("item { id: 1 name: '1' }")
+    files = site_files("full", "wasm", model)
+    assert "/model/conversion.json" not in files and "/model/label_map.pbtxt" not in files
+    with PageServer(files) as server:
+        status, headers, body = _get(server, "/model/model.json", encoding="gzip, deflate, br")
+        assert status == 200 and headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(body) == model.model_json.read_bytes()
+        assert _get(server, "/model/group1-shard1of1.bin", encoding="gzip")[1].get("Content-Encoding") is None
+        for path in ("/model/conversion.json", "/model/label_map.pbtxt", "/model/../secret.txt", "/etc/passwd",
+                     "/page/../options.py", "/tfjs/../package.json", "/node_modules/@tensorflow/tfjs/package.json"):
+            assert _get(server, path)[0] in (400, 404), path
+        assert server.sent_bytes({"/model/model.json"}) == len(body)
+    with PageServer(files, compression="br") as server:
+        status, headers, body = _get(server, "/page/bench.js", encoding="gzip, br")
+        assert headers["Content-Encoding"] == "br" and brotli.decompress(body).startswith(b"/*")
+        assert _get(server, "/page/bench.js", encoding="gzip")[1].get("Content-Encoding") is None
+    with PageServer(files, compression="none") as server:
+        assert _get(server, "/page/bench.js", encoding="gzip, br")[1].get("Content-Encoding") is None
+
+
+def read_model_folder(folder: Path):
+    """A minimal intact TF.js model folder (one float32 weight) and its description."""
+    (folder / "model.json").write_text(json.dumps({
+        "modelTopology": {"node": []}, "format": "graph-model",
+        "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": [{"name": "w", "shape": [2], "dtype": "float32"}]}]}))
+    (folder / "group1-shard1of1.bin").write_bytes(np.zeros(2, np.float32).tobytes())
+    return read_model(folder)
+
+
+def test_server_answers_odd_paths_and_refuses_foreign_hosts_without_an_exception(tmp_path):
+    import socket
+
+    with PageServer({"/": b"<p>page</p>", "/a.js": tmp_path / "missing.js"}) as server:
+        odd = ["%00", "/%00", "/a%00.js", "//etc/passwd", "/..%2f..%2fetc/passwd", "/%ff%fe", "/a.js%5c..%5c",
+               "*", "/" + "x" * 5000, "/a.js", "/photos/../a.js", "/photos/%00"]
+        for path in odd:
+            assert _get(server, path)[0] in (400, 404), path
+        for raw in (b"GET\r\n\r\n", b"\x00\x01\x02\r\n\r\n", b"GET / HTTP/1.1\r\nHost: " + b"a" * 70000 + b"\r\n\r\n"):
+            with socket.create_connection((server.host, server.port), timeout=5) as sock:
+                sock.sendall(raw)
+                sock.recv(1024)
+        assert _get(server, "/", host="evil.example")[0] == 421
+        assert _get(server, "http://evil.example/")[0] == 421
+        assert _get(server, "/", host=f"rebound.example:{server.port}")[0] == 421
+        assert _get(server, "/", host=f"localhost:{server.port}")[0] == 200
+        assert _get(server, "/")[2] == b"<p>page</p>"
+        assert server.errors == []
 
 
 # The real page in headless Chromium.
@@ -286,7 +344,7 @@ def test_page_letterbox_equals_python(tiny_model, photos):
         backend.open()
         for photo in photos:
             expected, _ = letterbox(photo.rgb, INPUT_H, INPUT_W)
-            assert np.array_equal(backend.session.model_input(photo.rgb), expected)
+            assert np.array_equal(backend.session.model_input(photo), expected)
     finally:
         backend.close()
 
@@ -300,10 +358,10 @@ def test_float32_outputs_equal_tensorflow(tiny_model, photos, tfjs_backend):
     from bench.model.preprocess import letterbox
 
     serve = tf.saved_model.load(str(tiny_model)).signatures["serving_default"]
-    backend = _backend(tiny_model, tfjs_backend=tfjs_backend)
+    backend = _backend(tiny_model, tfjs_backend=tfjs_backend, image_path="exact")
     try:
         backend.open()
-        raw = backend.session.recognize([p.rgb for p in photos])
+        raw = backend.session.recognize(photos)
     finally:
         backend.close()
     keys = [key for key, _ in backend.outputs.fetch()]
@@ -589,3 +647,128 @@ def test_other_converter_flags_structured_names_uint16_and_shards(tmp_path, tiny
     row = json.loads((tmp_path / "run" / "run.json").read_text())["backends"]["tfjs-wasm-uint16"]
     assert row["errors"] == 0 and row["describe"]["outputs"]["found_from"] == "model.json structuredOutputKeys"
     assert row["describe"]["classes"].startswith("label map")
+
+
+# A real first visit: the page's own image path, the whole first load, phone photos.
+
+@needs_browser
+@pytest.mark.slow
+def test_the_page_path_decodes_uploads_and_letterboxes_on_the_backend(tiny_model, photos):
+    from bench.model.preprocess import letterbox
+
+    backend = _backend(tiny_model)
+    try:
+        backend.open()
+        inputs = [(backend.session.model_input(p, "page"), letterbox(p.rgb, INPUT_H, INPUT_W)[0]) for p in photos]
+        results = backend.recognize(photos)
+    finally:
+        backend.close()
+    for page, python in inputs:
+        assert page.shape == python.shape
+        assert np.abs(page - python).mean() < 8.0
+    for result in results:
+        parts = result.details["parts"]
+        assert set(parts) == {"decode_ms", "upload_ms", "preprocess_ms", "model_ms", "readback_ms"}
+        assert result.end_to_end_ms >= result.latency_ms
+        assert sum(parts.values()) == pytest.approx(result.end_to_end_ms, abs=0.5)
+        assert result.latency_ms == pytest.approx(parts["model_ms"] + parts["readback_ms"], abs=0.5)
+
+
+@needs_browser
+@pytest.mark.slow
+def test_a_3g_first_visit_costs_at_least_its_bytes_at_1_6_mbps(tiny_model, tiny_dataset, tmp_path):
+    from bench.runner import RunConfig, run_benchmark
+
+    config = RunConfig(backends=("tfjs",), dataset=str(tiny_dataset), out=tmp_path / "run", warmup=0, limit=1,
+                       backend_options={"tfjs": {"model": str(tiny_model), "network": "3g"}})
+    row = run_benchmark(config).to_json()["backends"]["tfjs-wasm-none"]
+    cold = row["cold_start_ms"]
+    assert row["library_bytes"] > 300_000 and row["download_bytes"] > 0
+    at_3g_ms = (row["library_bytes"] + row["download_bytes"]) * 8 / 1_600_000 * 1000
+    assert cold["total"] >= at_3g_ms
+    assert cold["library"] >= row["library_bytes"] * 8 / 1_600_000 * 1000
+    assert cold["total"] == pytest.approx(cold["library"] + cold["download"] + cold["init"] + cold["first_inference"],
+                                          abs=0.01)
+    details = row["cold_start_details"]
+    assert details["library_resource_timing_end_ms"] <= cold["library"] + 20
+    assert abs(details["library_body_bytes"] - details["library_server_bytes"]) <= 0.25 * details["library_server_bytes"]
+    assert {"/", "/tfjs/tf.min.js", "/tfjs/tf-backend-wasm.min.js"} <= {e["name"] for e in details["library_entries"]}
+
+
+@needs_browser
+@pytest.mark.slow
+def test_a_second_visit_loads_library_and_model_from_the_http_cache_and_minimal_is_smaller(tiny_model):
+    warm = _backend(tiny_model, cache="warm")
+    full = _backend(tiny_model, tfjs_backend="webgl")
+    minimal = _backend(tiny_model, tfjs_backend="webgl", bundle="minimal", compression="br")
+    try:
+        second = warm.open()
+        first_full, first_minimal = full.open(), minimal.open()
+        read = minimal.recognize([_photo(np.zeros((20, 30, 3), np.uint8))])
+        described = minimal.describe()
+    finally:
+        for backend in (warm, full, minimal):
+            backend.close()
+    fetched = {e["name"] for e in second.details["library_entries"] if e["transferBytes"] > 0}
+    assert fetched == {"/"} and second.library_bytes < 2000, "only the page itself (Cache-Control: no-cache) again"
+    assert second.download_bytes == 0 and second.details["first_visit"]["library_ms"] > 0
+    assert 0 < first_minimal.library_bytes < first_full.library_bytes
+    assert read[0].error is None and described["bundle"] == "minimal" and described["tfjs_version"] == "4.22.0"
+    assert described["compression"] == "br"
+
+
+def _phone_photo():
+    """A 48-megapixel (8000 x 6000) JPEG, as a phone camera writes it."""
+    from PIL import Image
+
+    y, x = np.mgrid[0:6000, 0:8000]
+    rgb = np.stack([(x // 32) % 256, (y // 24) % 256, ((x + y) // 40) % 256], -1).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=80)
+    data = buffer.getvalue()
+    return Photo("phone.jpg", "", [], lambda: data).load()
+
+
+@needs_browser
+@pytest.mark.slow
+def test_a_phone_photo_on_webgl_at_4096_fails_with_the_texture_error_and_max_side_reads_it(tiny_model):
+    photo = _phone_photo()
+    phone = dict(tfjs_backend="webgl", device="phone", network="none", cpu_throttle="1")
+    crashing = _backend(tiny_model, **phone)
+    downsized = _backend(tiny_model, **phone, max_side="2048")
+    try:
+        crashing.open()
+        [failed] = crashing.recognize([photo])
+        described = crashing.describe()
+        downsized.open()
+        [read] = downsized.recognize([photo])
+    finally:
+        crashing.close()
+        downsized.close()
+    assert failed.error.startswith("Requested texture size [")
+    assert "greater than WebGL maximum on this browser / GPU [4096x4096]" in failed.error
+    assert described["viewport"]["width"] == 412 and described["viewport"]["devicePixelRatio"] == 2.625
+    assert "Android" in described["user_agent"] and "Mobile" in described["user_agent"]
+    assert read.error is None and read.details["fed"] == {"width": 2048, "height": 1536}
+    assert "downsize_ms" in read.details["parts"]
+    assert all(0 <= d.left <= d.left + d.width <= 8000 + 1e-6 for d in read.candidates)
+
+
+@needs_browser
+@pytest.mark.slow
+def test_the_browser_keeps_its_crash_dumps_and_home_in_its_own_temporary_folder(tiny_model):
+    backend = _backend(tiny_model)
+    try:
+        backend.open()
+        browser = backend.session.browser
+        root = browser.root
+        main = browser.browser_processes()[0]
+        command = Path(f"/proc/{main.pid}/cmdline").read_bytes().split(b"\0")
+        environment = dict(item.split(b"=", 1) for item in Path(f"/proc/{main.pid}/environ").read_bytes().split(b"\0")
+                           if b"=" in item)
+    finally:
+        backend.close()
+    assert f"--crash-dumps-dir={root / 'crashes'}".encode() in command
+    assert f"--user-data-dir={root / 'profile'}".encode() in command
+    assert environment[b"HOME"] == str(root / "home").encode()
+    assert not root.exists()

@@ -21,7 +21,8 @@ from backends.tfjs.model_files import TfjsModel, default_quantizations, load_var
 from backends.tfjs.options import LOCAL_CHROMIUM, TfjsOptions, emulation
 from backends.tfjs.outputs import OutputNames, resolve_outputs
 from backends.tfjs.page import PageConfig, PageSession
-from backends.tfjs.server import WEB_DIR, PageServer, missing_page_files
+from backends.tfjs.server import PageServer
+from backends.tfjs.site import WEB_DIR, library_files, missing_page_files, site_files
 from bench.backend import Backend, SweepAxis
 from bench.errors import EngineError, EngineGone, EngineHung, ModelError, UsageError, first_line
 from bench.metrics import read_number
@@ -62,9 +63,11 @@ class TfjsBackend(Backend):
             if not (Path(options.chromedriver).is_file() or shutil.which(options.chromedriver)):
                 return (f"no chromedriver at {options.chromedriver}: apt-get install chromium-driver "
                         "(or pass --tfjs-chromedriver PATH)")
-        missing = missing_page_files()
-        if missing:
-            return f"TF.js npm packages missing ({missing[0].name}): run `npm ci` in {WEB_DIR} (or `make setup`)"
+        for backend in options.tfjs_backend:
+            missing = missing_page_files(options.bundle, backend)
+            if missing:
+                return (f"TF.js page files missing ({missing[0].name}): run `bash scripts/setup.sh` (npm ci and "
+                        f"node build.mjs in {WEB_DIR})")
         return source_problem(model_source(options), options.model is None, options.quantization)
 
     @classmethod
@@ -101,14 +104,16 @@ class TfjsBackend(Backend):
         spec = BrowserSpec(chromium, self.options.chromedriver, self.options.webdriver_url, self.options.serve_host)
         return PageConfig(self.tfjs_backend, self.emulation, self.options.cache == "warm", self.options.indexeddb,
                           self.model.sha256, tuple(name for _, name in self.outputs.fetch()), spec,
-                          self.options.batch_timeout_s, self._load_timeout_s())
+                          self.options.batch_timeout_s, self._load_timeout_s(), self.options.image_path,
+                          self.options.max_side)
 
     def _load_timeout_s(self) -> float:
         """A minute for page and model load, plus three times the model's download on a throttled network."""
         network = self.emulation.network
         if network is None:
             return LOAD_TIMEOUT_S
-        total = self.model.weights_bytes + self.model.model_json.stat().st_size
+        library = sum(path.stat().st_size for path in library_files(self.options.bundle, self.tfjs_backend).values())
+        total = library + self.model.weights_bytes + self.model.model_json.stat().st_size
         return LOAD_TIMEOUT_S + 3 * total / (network.down_kbps * 125) + 4 * network.latency_ms / 1000
 
     def open(self) -> ColdStart:
@@ -128,7 +133,8 @@ class TfjsBackend(Backend):
                                        self.options.outputs)
         if self.outputs.note:
             self.model_notes.append(self.outputs.note)
-        self.server = PageServer(self.model.folder, self.options.serve_host, isolated=self.options.wasm_threads)
+        self.server = PageServer(site_files(self.options.bundle, self.tfjs_backend, self.model), self.options.serve_host,
+                                 isolated=self.options.wasm_threads, compression=self.options.compression)
         self.cold = self._start_session()
         return self.cold
 
@@ -170,7 +176,7 @@ class TfjsBackend(Backend):
             if self.session is None:
                 return failed(problem or "the browser is not running (it gave out earlier in this row)")
             try:
-                raw = self.session.recognize([p.rgb for p in photos])
+                raw = self.session.recognize(photos)
             except (EngineGone, EngineHung) as exc:
                 problem = str(exc)
                 gave_up = self._restart(problem)
@@ -186,12 +192,15 @@ class TfjsBackend(Backend):
         if raw.get("error"):
             return Recognition.failed(first_line(raw["error"]))
         arrays = {key: values for (key, _), values in zip(self.outputs.fetch(), raw["outputs"])}
-        transform = photo_transform(photo, self.session.model_info["input"])
-        decoder = Decoder(self.classes)
-        candidates = decode(arrays, decoder, transform.to_photo, self.fit)
+        to_photo = photo_mapping(photo, self.session.model_info["input"], raw["fed"]["width"], raw["fed"]["height"])
+        candidates = decode(arrays, Decoder(self.classes), to_photo, self.fit)
         digits = above(candidates, self.min_score)
+        parts = {camel_to_snake(name): round(ms, 4) for name, ms in raw["parts"].items()}
+        details: dict[str, Any] = {"parts": parts}
+        if (raw["fed"]["width"], raw["fed"]["height"]) != (photo.width, photo.height):
+            details["fed"] = raw["fed"]
         return Recognition(digits, read_number(digits), raw["latencyMs"], candidates=candidates,
-                           details={"preprocess_ms": round(raw["preprocessMs"], 4)})
+                           end_to_end_ms=raw["endToEndMs"], details=details)
 
     def close(self) -> None:
         session, self.session = self.session, None
@@ -233,6 +242,12 @@ class TfjsBackend(Backend):
             "classes": self.classes.describe() if self.classes else self.options.classes,
             "outputs": {**(self.outputs.tensors if self.outputs else {}),
                         "found_from": self.outputs.source if self.outputs else None},
+            "bundle": self.options.bundle,
+            "compression": self.options.compression,
+            "image_path": self.options.image_path,
+            "max_side": self.options.max_side or None,
+            "viewport": info.get("viewport"),
+            "user_agent": info.get("userAgent"),
             "batch_size": self.batch_size,
             "restarts": self.restarts,
             "notes": self._notes(software),
@@ -245,33 +260,56 @@ class TfjsBackend(Backend):
         if software:
             notes.append("WebGL via SwiftShader (software), not a GPU figure")
         if self.emulation.network is not None:
-            notes.append(f"model download throttled: {self.emulation.network.describe()}")
+            notes.append(f"first visit throttled (page, TF.js, model): {self.emulation.network.describe()}")
         if self.emulation.cpu_throttle > 1:
             notes.append(f"CPU throttled x{self.emulation.cpu_throttle:g} (DevTools)")
         if self.emulation.max_texture_size and self.tfjs_backend == "webgl":
             notes.append(f"WebGL texture limit {self.emulation.max_texture_size} (emulated)")
         if self.options.cache == "warm":
             notes.append("warm cache: second visit" + (", model from IndexedDB" if self.options.indexeddb else ""))
-        disagreement = timing_disagreement(self.cold)
-        if disagreement:
-            notes.append(disagreement)
+        notes += timing_disagreement(self.cold)
+        if self.options.max_side:
+            notes.append(f"photos over {self.options.max_side} px downsized on a canvas before fromPixels")
         if self.restarts:
             notes.append(f"browser restarted {self.restarts}x")
         return notes
 
 
-def timing_disagreement(cold: ColdStart | None, tolerance: float = 0.25, slack_ms: float = 20.0) -> str | None:
-    """A note when the page's download time and the browser's Resource Timing disagree."""
-    measured = cold.details.get("resource_timing_ms") if cold else None
-    if measured is None or cold.download_ms == 0:
-        return None
-    if abs(measured - cold.download_ms) <= max(slack_ms, tolerance * cold.download_ms):
-        return None
-    return f"download {cold.download_ms:.0f} ms by the page but {measured:.0f} ms by Resource Timing"
+def timing_disagreement(cold: ColdStart | None, tolerance: float = 0.25, slack_ms: float = 20.0) -> list[str]:
+    """Notes where the page's own figures and the browser's Resource Timing (or the server) disagree."""
+    if cold is None:
+        return []
+    notes = []
+    measured = cold.details.get("resource_timing_ms")
+    if measured is not None and cold.download_ms and \
+            abs(measured - cold.download_ms) > max(slack_ms, tolerance * cold.download_ms):
+        notes.append(f"download {cold.download_ms:.0f} ms by the page but {measured:.0f} ms by Resource Timing")
+    library_end = cold.details.get("library_resource_timing_end_ms")
+    if library_end is not None and library_end > cold.library_ms + slack_ms:
+        notes.append(f"library ready at {cold.library_ms:.0f} ms by the page but its last file arrived at "
+                     f"{library_end:.0f} ms by Resource Timing")
+    body, served = cold.details.get("library_body_bytes"), cold.details.get("library_server_bytes")
+    if body is not None and served is not None and abs(body - served) > tolerance * max(served, 1):
+        notes.append(f"library {body} bytes by Resource Timing but {served} bytes sent by the server")
+    return notes
 
 
-def photo_transform(photo: LoadedPhoto, model_input: dict[str, int | None]) -> Transform:
-    """Model boxes -> photo pixels: the letterbox's inverse, or the identity for a model taking any size."""
+def camel_to_snake(name: str) -> str:
+    """``decodeMs`` -> ``decode_ms``."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def photo_mapping(photo: LoadedPhoto, model_input: dict[str, int | None], fed_width: int, fed_height: int):
+    """Model box -> ``(left, top, width, height)`` in photo pixels, for the frame the page fed the model
+    (the photo, or its downsized copy): the letterbox's inverse, or the identity for a model taking any size."""
     if model_input["height"] is None:
-        return Transform(1.0, 0.0, 0.0, photo.width, photo.height, photo.width, photo.height)
-    return letterbox_transform(photo.height, photo.width, model_input["height"], model_input["width"])
+        transform = Transform(1.0, 0.0, 0.0, fed_width, fed_height, fed_width, fed_height)
+    else:
+        transform = letterbox_transform(fed_height, fed_width, model_input["height"], model_input["width"])
+    sx, sy = photo.width / fed_width, photo.height / fed_height
+
+    def to_photo(box) -> tuple[float, float, float, float]:
+        left, top, width, height = transform.to_photo(box)
+        return left * sx, top * sy, width * sx, height * sy
+
+    return to_photo
