@@ -23,15 +23,17 @@ from backends.tfjs.browser import Browser, BrowserSpec
 from backends.tfjs.options import Emulation
 from backends.tfjs.server import PageServer
 from backends.tfjs.site import LIBRARY_PREFIX, MODEL_PREFIX, library_paths
-from bench.photos import LoadedPhoto
 from bench.clock import ms_since
 from bench.errors import EngineError, EngineGone, EngineHung, first_line
+from bench.photos import LoadedPhoto, Photo
 from bench.results.records import ColdStart
 
 CALL = ("const done = arguments[arguments.length - 1];"
         "if (!window.digitbench) { done({ok: false, error: 'the digitbench page is not loaded'}); return; }"
         "window.digitbench.call(arguments[0], arguments[1]).then(done);")
 UNTHROTTLED = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+
+
 def media_type(encoded: bytes) -> str:
     """The MIME type of encoded photo bytes, from their signature ('' when unknown: the browser sniffs)."""
     if encoded.startswith(b"\x89PNG"):
@@ -44,8 +46,6 @@ def media_type(encoded: bytes) -> str:
 @functools.lru_cache(maxsize=1)
 def warmup_photo() -> LoadedPhoto:
     """An 8 x 8 grey PNG, for throwaway inferences."""
-    from bench.photos import Photo
-
     buffer = io.BytesIO()
     Image.fromarray(np.full((8, 8, 3), 128, np.uint8)).save(buffer, format="PNG")
     data = buffer.getvalue()
@@ -164,7 +164,7 @@ class PageSession:
                        resource_timing_ms=timing.get("ms"), resource_timing_transfer_bytes=timing.get("transferBytes"),
                        resource_timing_body_bytes=timing.get("bodyBytes"),
                        library_resource_timing_end_ms=library["responseEnd"],
-                       library_body_bytes=library["bodyBytes"], library_server_bytes=visited["serverLibraryBytes"],
+                       library_body_bytes=library["fetchedBodyBytes"], library_server_bytes=visited["serverLibraryBytes"],
                        library_entries=library["entries"])
         network_bytes = timing.get("transferBytes", loaded["downloadBytes"]) if store == "http" else 0
         return ColdStart(library_ms=visited["libraryMs"], library_bytes=int(library["transferBytes"]),

@@ -352,6 +352,7 @@ function libraryTiming(modelBase) {
     responseEnd: Math.max(...entries.map((e) => e.responseEnd)),
     transferBytes: entries.reduce((s, e) => s + e.transferSize, 0),
     bodyBytes: entries.reduce((s, e) => s + e.encodedBodySize, 0),
+    fetchedBodyBytes: entries.filter((e) => e.transferSize > 0).reduce((s, e) => s + e.encodedBodySize, 0),
   };
 }
 
