@@ -36,6 +36,9 @@ from bench.saved_model import fingerprint as saved_model_fingerprint
 QUANTIZATIONS = ("none", "float16", "uint16", "uint8")
 DEFAULT_SHARD_BYTES = 4 * 1024 * 1024
 """The converter's own default ``--weight_shard_size_bytes``."""
+STRIP_DEBUG_OPS = True
+"""As ``tensorflowjs_converter``'s command line does by default (its Python API does not): Assert,
+Print and CheckNumerics go, which OD API exports hold and TF.js cannot run."""
 CONVERSION_FILE = "conversion.json"
 METADATA_NAME = "digitbench.json"
 """The detector's own description (threshold, input mapping), copied next to each variant's model.json."""
@@ -159,7 +162,7 @@ def _convert_one(saved_model: Path, quantization: str, target: Path, shard_bytes
     dtype_map = None if quantization == "none" else {quantization: True}
     with contextlib.redirect_stdout(io.StringIO()):
         convert_tf_saved_model(str(saved_model), str(target), quantization_dtype_map=dtype_map,
-                               weight_shard_size_bytes=shard_bytes)
+                               weight_shard_size_bytes=shard_bytes, strip_debug_ops=STRIP_DEBUG_OPS)
     name_outputs(saved_model, target / "model.json")
 
 

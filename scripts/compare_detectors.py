@@ -61,9 +61,11 @@ def main() -> int:
     parser.add_argument("--slow-photos", type=int, default=20)
     parser.add_argument("--network", default="3g")
     parser.add_argument("--out", default=str(ROOT / "reports" / "compare-detectors"))
+    parser.add_argument("--detectors", default="ours,ssd", help="which of ours,ssd to measure")
     args = parser.parse_args()
     load_before = os.getloadavg()
-    lines = measure("ours", DEFAULT_MODEL, args) + measure("OD API SSD MobileNet V2", Path(args.ssd), args)
+    detectors = {"ours": ("ours", DEFAULT_MODEL), "ssd": ("OD API SSD MobileNet V2", Path(args.ssd))}
+    lines = [line for key in args.detectors.split(",") for line in measure(*detectors[key.strip()], args)]
     header = ["detector", "quantization", "TF.js weights", f"first visit ({args.network}, bytes)", "warm p50 wasm",
               "webgl", "cpu", "digit F1", "whole number", "errors"]
     print("| " + " | ".join(header) + " |")

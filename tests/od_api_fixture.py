@@ -2,7 +2,7 @@
 
 Like ``exporter_main_v2.py --input_type image_tensor`` output they take a uint8 ``[1, -1, -1, 3]``
 ``input_tensor``, resize inside the graph through ``tf.map_fn`` (a while loop over TensorList
-ops), cast box areas to bool, run per-class ``non_max_suppression_with_scores``
+ops), cast box areas to bool, hold an Assert, run per-class ``non_max_suppression_with_scores``
 (NonMaxSuppressionV5) and return the eight OD API outputs, classes 1-based. Three outputs are
 float32 ``[1, N]``, so ``tensorflowjs_converter`` loses their names as it does for a real export.
 The two-output form returns only ``detection_boxes`` and ``detection_multiclass_scores``.
@@ -55,6 +55,8 @@ def build(tf, folder: Path, two_output: bool = False) -> Path:
             all_scores = tf.concat(picked_scores, 0)
             top_scores, order = tf.math.top_k(all_scores, k=DETECTIONS)
             count = tf.reduce_sum(tf.cast(top_scores > 0.0, tf.float32))
+            with tf.control_dependencies([tf.debugging.assert_non_negative(count)]):
+                count = tf.identity(count)
             gathered_anchors = tf.cast(tf.gather(tf.concat(picked_anchors, 0), order), tf.int32)
             outputs = {
                 "detection_boxes": tf.gather(tf.concat(picked_boxes, 0), order)[None],
@@ -79,8 +81,9 @@ def build(tf, folder: Path, two_output: bool = False) -> Path:
 def export(tf, root: Path, two_output: bool = False, quantizations: tuple[str, ...] = ("none",),
            **converter_args) -> Path:
     """An OD API export layout: ``root/saved_model``, ``root/label_map.pbtxt`` and
-    ``root/tfjs/<quantization>`` written by the converter itself (names lost as usual)."""
-    from bench.tfjs_convert import import_converter
+    ``root/tfjs/<quantization>`` written by the converter itself (names lost as usual), with the
+    command line's default of stripping debug ops (the graph holds an Assert, as OD API ones do)."""
+    from bench.tfjs_convert import STRIP_DEBUG_OPS, import_converter
 
     convert_tf_saved_model = import_converter()
     build(tf, root / "saved_model", two_output)
@@ -88,7 +91,7 @@ def export(tf, root: Path, two_output: bool = False, quantizations: tuple[str, .
     for quantization in quantizations:
         dtype_map = None if quantization == "none" else {quantization: True}
         convert_tf_saved_model(str(root / "saved_model"), str(root / "tfjs" / quantization),
-                               quantization_dtype_map=dtype_map, **converter_args)
+                               quantization_dtype_map=dtype_map, strip_debug_ops=STRIP_DEBUG_OPS, **converter_args)
     return root
 
 

@@ -207,8 +207,17 @@ class PageServer:
         if _is_loopback(host):
             hosts |= {f"localhost:{self.port}", f"127.0.0.1:{self.port}", f"[::1]:{self.port}"}
         self.routes.allowed_hosts = frozenset(h.lower() for h in hosts)
+        self._precompress()
         self._thread = threading.Thread(target=self._server.serve_forever, name="page-server", daemon=True)
         self._thread.start()
+
+    def _precompress(self) -> None:
+        """Compress the text files now, as a site does at deploy time, so no request waits for it."""
+        if self.routes.compression == "none":
+            return
+        for served in self.routes.files.values():
+            if served.is_text and isinstance(served.source, Path) and served.source.is_file():
+                served.body(self.routes.compression)
 
     @property
     def url(self) -> str:

@@ -52,14 +52,12 @@ async function setup({backend, maxTextureSize, wasmPath}) {
   const ok = await tf.setBackend(backend);
   if (!ok) throw new Error(`TF.js backend '${backend}' could not be initialised in this browser`);
   await tf.ready();
-  const initMs = performance.now() - start;
-  const info = {backend: tf.getBackend(), tfjsVersion: tf.version.tfjs, initMs, webgl: webglInfo(),
-                userAgent: navigator.userAgent, wasmSimd: null, wasmThreads: null,
+  const patches = backend === "wasm" ? [patchWasmCastToBool()].filter(Boolean) : [];
+  const readyAt = performance.now();
+  const info = {backend: tf.getBackend(), tfjsVersion: tf.version.tfjs, initMs: readyAt - start, readyAt, patches,
+                webgl: webglInfo(), userAgent: navigator.userAgent, wasmSimd: null, wasmThreads: null,
                 crossOriginIsolated: self.crossOriginIsolated === true};
-  info.patches = [];
   if (backend === "wasm") {
-    const patched = patchWasmCastToBool();
-    if (patched) info.patches.push(patched);
     info.wasmSimd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
     info.wasmThreads = await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT");
     info.wasmThreadCount = tf.wasm.getThreadsCount ? tf.wasm.getThreadsCount() : null;
@@ -363,7 +361,7 @@ function libraryTiming(modelBase) {
  */
 async function visit(config) {
   const setupInfo = await setup(config.setup);
-  const libraryMs = performance.now();
+  const libraryMs = setupInfo.readyAt;
   const library = libraryTiming(config.model.base);
   const model = await loadModel(config.model);
   return {setup: setupInfo, libraryMs, library, model, viewport: {width: innerWidth, height: innerHeight,
