@@ -30,11 +30,13 @@ class Dataset:
     description: str = ""
 
     def limited(self, limit: int | None) -> Dataset:
-        """The first ``limit`` photos (all of them when ``limit`` is None)."""
+        """The first ``limit`` photos (all of them when ``limit`` is None); the description says how many
+        of how many ("the first 30 of 500 photos from ...")."""
         if limit is None or limit >= len(self.photos):
             return self
         return Dataset(self.name, self.root, self.photos[:limit], self.problems,
-                       _fingerprint_of(self.fingerprint, limit), self.description)
+                       _fingerprint_of(self.fingerprint, limit),
+                       f"the first {limit} of {self.description or f'{len(self.photos)} photos'}")
 
     def info(self) -> DatasetInfo:
         """What a run records of the dataset it used."""

@@ -23,7 +23,7 @@ from bench.errors import BackendUnavailable, BenchError, PhotoError, RunInterrup
 from bench.options import build_options
 from bench.photos import MAX_MEGAPIXELS, LoadedPhoto, Photo
 from bench.registry import declared_packages, lookup, registered
-from bench.report import write_reports
+from bench.report_files import write_reports
 from bench.results.folder import RunWriter
 from bench.results.metadata import RunOptions
 from bench.results.records import Recognition
@@ -337,4 +337,4 @@ def run_benchmark(config: RunConfig, observer: Observer | None = None, dataset: 
     try:
         return runner.execute()
     finally:
-        write_reports(runner.run)
+        write_reports(runner.run, {photo.image: photo for photo in dataset.photos})

@@ -1,0 +1,144 @@
+"""``report.html``: one run as a static page a person reads, a pure function of the
+:class:`bench.results.run.Run` and a lookup of the run's photos by image name.
+
+The page holds the comparison table, the latency distributions on a log axis, a cold-start
+waterfall per row, a failure gallery per model (true and predicted boxes drawn, worst photos first)
+and the photos on which the rows disagree. Images are embedded; the page has no script and its
+Content Security Policy forbids every request, so it opens offline (:mod:`bench.html_page`).
+"""
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from pathlib import Path
+
+from bench.gallery import Disagreement, GalleryItem, disagreements, gallery
+from bench.html_page import data_uri, html_table, page, plot
+from bench.photos import Photo
+from bench.plots import cold_start_figure, latency_figure
+from bench.report import dataset_caveat, display_rows, method_sentence, photos_sentence
+from bench.results.run import COMPLETE, Run
+
+REPORT_HTML = "report.html"
+GALLERY_PER_MODEL = 8
+DISAGREEMENTS = 8
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _header(run: Run) -> list[str]:
+    env = run.environment
+    parts = [f"<h1>digitbench run {_e(run.run_id)}</h1>",
+             f"<p class='muted'>Status <b>{_e(run.status)}</b>; started {_e(run.started)}, finished "
+             f"{_e(run.finished)}; machine {_e(env.machine_text)}; digitbench {_e(env.commit_text)}.</p>"]
+    caveat = dataset_caveat(run)
+    if caveat:
+        parts.append(f"<div class='banner warn'>{_e(caveat)}</div>")
+    if run.status != COMPLETE:
+        failed = [f"{name}: {row.error}" for name, row in run.rows.items() if row.error]
+        parts.append(f"<div class='banner bad'>The run is '{_e(run.status)}'."
+                     + "".join(f"<br>{_e(line)}" for line in failed) + "</div>")
+    parts.append(f"<p>{_e(photos_sentence(run))} {_e(method_sentence(run))}</p>")
+    return parts
+
+
+def _table(run: Run) -> list[str]:
+    parts = ["<h2>Comparison</h2>", html_table(display_rows(run))]
+    if run.skipped:
+        parts.append("<p class='muted'>Skipped: " + "; ".join(f"{_e(k)}: {_e(v)}" for k, v in run.skipped.items())
+                     + "</p>")
+    return parts
+
+
+def _latency(run: Run) -> list[str]:
+    samples = {name: row.latencies() for name, row in run.rows.items() if row.latencies()}
+    if not samples:
+        return []
+    return ["<h2>Warm latency</h2>",
+            "<p class='muted'>Every measured latency of every pass, per row, on a log axis: a row ten times "
+            "faster than another is as readable as the slow one.</p>",
+            plot(latency_figure(samples), "latency distributions")]
+
+
+def _cold_start(run: Run) -> list[str]:
+    parts = {name: row.cold_start.to_json() for name, row in run.rows.items() if row.cold_start is not None}
+    if not parts:
+        return []
+    for values in parts.values():
+        values.pop("total", None)
+    return ["<h2>Cold start</h2>",
+            "<p class='muted'>Per row, from its start to its first digits: the recognizer's library import "
+            "(paid by the first row of a backend in this process), the model download, init and the first "
+            "inference.</p>",
+            plot(cold_start_figure(parts), "cold start waterfall")]
+
+
+def _card(item: GalleryItem) -> str:
+    picture = (f"<img alt='{_e(item.image)}' src='{data_uri(item.png)}'>" if item.png
+               else f"<p class='muted'>{_e(item.note)}</p>")
+    return f"<div class='card'>{picture}{_e(item.caption)}</div>"
+
+
+def gallery_section(groups: Mapping[str, list[GalleryItem]]) -> list[str]:
+    """The failure gallery: per model (rows that ran the same model share one), its worst photos."""
+    parts = ["<h2>Failure gallery</h2>",
+             "<p class='muted'>The worst photos per model: errors first, then wrong numbers with the most "
+             "mistakes. Rows that ran the same model share one gallery. Green: true boxes; red: predicted boxes "
+             "and labels.</p>"]
+    for name, items in groups.items():
+        parts.append(f"<h3>{_e(name)}</h3>")
+        parts.append(f"<div class='gallery'>{''.join(map(_card, items))}</div>" if items
+                     else "<p class='muted'>no failures</p>")
+    return parts
+
+
+def _reading(disagreement: Disagreement) -> str:
+    cards = []
+    for reading in disagreement.readings:
+        verdict = "right" if reading.correct else "wrong"
+        what = f"error: {reading.error}" if reading.error else f"read {reading.predicted!r} ({verdict})"
+        picture = f"<img alt='{_e(disagreement.image)}' src='{data_uri(reading.png)}'>" if reading.png else ""
+        cards.append(f"<div class='reading'>{picture}<b>{_e(', '.join(reading.rows))}</b>: {_e(what)}</div>")
+    note = f"<p class='muted'>{_e(disagreement.note)}</p>" if disagreement.note else ""
+    return (f"<div class='card'><b>{_e(disagreement.image)}</b>: true {_e(repr(disagreement.truth))}"
+            f"{''.join(cards)}{note}</div>")
+
+
+def disagreement_section(found: list[Disagreement]) -> list[str]:
+    """The photos on which the rows read different numbers, one drawing per reading."""
+    if not found:
+        return []
+    return ["<h2>Where the rows disagree</h2>",
+            "<p class='muted'>Photos on which the rows read different numbers, those that some row reads right "
+            "first; one drawing per distinct reading.</p>",
+            f"<div class='gallery'>{''.join(map(_reading, found))}</div>"]
+
+
+def _environment(run: Run) -> list[str]:
+    env = run.environment
+    packages = ", ".join(f"{k} {v}" for k, v in env.packages.items() if v)
+    lines = [f"CPU: {env.cpu_model} x {env.cpu_count}; OS: {env.os}; Python {env.python}",
+             f"load average at start: {env.load_average}", f"packages: {packages}"]
+    for name, row in run.rows.items():
+        describe = {k: v for k, v in row.describe.items() if k != "notes"}
+        if describe:
+            lines.append(f"{name}: " + ", ".join(f"{k}={v}" for k, v in describe.items()))
+    folder = f" Run folder: {_e(run.folder)}." if run.folder else ""
+    return ["<h2>Environment</h2>", f"<p class='muted'>{'<br>'.join(map(_e, lines))}{folder}</p>"]
+
+
+def html_report(run: Run, photos: Mapping[str, Photo]) -> str:
+    """The whole page; ``photos`` are the run's photos by image name (missing ones are noted, not drawn)."""
+    body = [*_header(run), *_table(run), *_latency(run), *_cold_start(run),
+            *gallery_section(gallery(run, photos, per_group=GALLERY_PER_MODEL)),
+            *disagreement_section(disagreements(run, photos, DISAGREEMENTS)), *_environment(run)]
+    return page(f"digitbench run {run.run_id}", body)
+
+
+def write_html_report(run: Run, photos: Mapping[str, Photo], path: Path | None = None) -> Path:
+    """Write :func:`html_report` to ``path`` (default ``report.html`` in the run's folder)."""
+    path = Path(path) if path is not None else Path(run.folder) / REPORT_HTML
+    path.write_text(html_report(run, photos), encoding="utf-8")
+    return path
