@@ -123,7 +123,8 @@ def distribution_figure(samples: Mapping[str, tuple[Sequence[float], Sequence[fl
                         color=colour, label=f"{name} (n={values.size}, p50 {np.median(values):.2f})")
         ax.set_title(row, fontsize=10)
         ax.set_xlabel("latency ms (values above p99 in the last bin)", fontsize=8)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(rows):]:
         ax.axis("off")
