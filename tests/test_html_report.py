@@ -122,3 +122,25 @@ def test_a_real_dataset_run_carries_no_synthetic_caveat(tiny_dataset, tmp_path):
     run = run_benchmark(RunConfig(backends=("oracle",), dataset=str(tiny_dataset), out=tmp_path / "r", warmup=0))
     markdown = (run.folder / "report.md").read_text()
     assert "harness at work" not in markdown and "Photos: 3 run, dataset tiny: 3 photos from" in markdown
+
+
+def test_rows_that_ran_the_same_model_share_one_gallery(tiny_dataset, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.chdir(ROOT)
+
+    from bench.gallery import gallery, model_groups
+
+    run, photos = two_row_run(tmp_path, tiny_dataset)
+    same = {"model": "models/digit_detector"}
+    rows = {"tf": replace(run.rows["oracle-miss"], row="tf", describe=same),
+            "tfjs-wasm-none": replace(run.rows["oracle-miss"], row="tfjs-wasm-none",
+                                      describe={"source_model": str(ROOT / "models/digit_detector"),
+                                                "quantization": "none"}),
+            "tfjs-wasm-uint8": replace(run.rows["oracle-label"], row="tfjs-wasm-uint8",
+                                       describe={"source_model": "models/digit_detector", "quantization": "uint8"})}
+    shared = replace(run, rows=rows)
+    groups = model_groups(shared)
+    assert groups == {"tf = tfjs-wasm-none": ["tf", "tfjs-wasm-none"], "tfjs-wasm-uint8": ["tfjs-wasm-uint8"]}
+    drawn = gallery(shared, photos, per_group=2)
+    assert list(drawn) == list(groups) and all(item.png for items in drawn.values() for item in items)
