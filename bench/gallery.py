@@ -148,17 +148,21 @@ def _drawing(photos: Mapping[str, Photo], truth: TruthRecord, digits: Sequence[D
         return None, f"cannot draw: {exc}"
 
 
+def _record(row: RowResult, image: str) -> PhotoRecord:
+    return next(r for r in row.records if r.image == image)
+
+
 def _item(name: str, rows: Sequence[RowResult], image: str, truth: TruthRecord,
           photos: Mapping[str, Photo]) -> GalleryItem:
-    records = {row.row: next(r for r in row.records if r.image == image) for row in rows
-               if image in row.scores}
-    lead = next(iter(records.values()))
-    score = rows[[r.row for r in rows].index(lead.row)].scores[image]
+    pairs = [(row, _record(row, image)) for row in rows if image in row.scores]
+    lead_row, lead = pairs[0]
+    score = lead_row.scores[image]
     png, note = _drawing(photos, truth, lead.digits)
-    others = {row: read_number(r.digits) for row, r in records.items() if r is not lead}
-    differing = [f"{row} read {text!r}" for row, text in others.items() if text != read_number(lead.digits)]
-    if len(records) > 1:
-        note = "; ".join(filter(None, [note, f"boxes of {lead.row}", *differing]))
+    if len(pairs) > 1:
+        reading = read_number(lead.digits)
+        differing = [f"{row.row} read {read_number(r.digits)!r}" for row, r in pairs[1:]
+                     if read_number(r.digits) != reading or r.failed != lead.failed]
+        note = "; ".join(filter(None, [note, f"boxes of {lead_row.row}", *differing]))
     return GalleryItem(name, image, truth.label, read_number(lead.digits), lead.error, score.matched,
                        score.true - score.matched, score.predicted - score.matched, lead.latency_ms, png, note)
 
@@ -195,7 +199,7 @@ def disagreements(run: Run, photos: Mapping[str, Photo], count: int = 8) -> list
         truth = run.truth[image]
         parts, notes = [], set()
         for text, names in found.items():
-            record = next(r for r in run.rows[names[0]].records if r.image == image)
+            record = _record(run.rows[names[0]], image)
             png, note = _drawing(photos, truth, record.digits) if not record.failed else (None, "")
             notes.add(note)
             parts.append(Reading(tuple(names), "" if record.failed else text, text == truth.label,

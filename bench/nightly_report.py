@@ -151,7 +151,7 @@ def write_nightly_report(result: NightlyResult, base: Run | None, history: list[
              f"({new.dataset.photos} photos), {result.suite.repeats} pass(es) after "
              f"{result.suite.warmup} warm-up call(s). Run folder: {html.escape(str(new.folder))}.")
     caveat = dataset_caveat(new)
-    parts = [f"<h1>digitbench nightly - {html.escape(result.suite.name)} - {day}</h1>",
+    parts = [f"<h1>digitbench nightly - {html.escape(result.suite.name)} - {html.escape(day)}</h1>",
              f"<p class='muted'>{facts}</p>", f"<div class='banner {css}'>{html.escape(sentence)}</div>"]
     md = [f"# digitbench nightly - {result.suite.name} - {day}", "", sentence, "",
           facts.replace("<b>", "**").replace("</b>", "**"), ""]

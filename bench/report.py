@@ -210,10 +210,12 @@ def rich_table(run: Run):
     """The comparison as a rich Table for the terminal; row notes become the caption."""
     from rich.table import Table
 
-    rows = display_rows(run)
+    from bench.validation import markup_safe
+
+    rows = [[markup_safe(cell) for cell in row] for row in display_rows(run)]
     keep = [rows[0].index(title) for title in TERMINAL]
     notes = [f"{row[0]}: {row[-1]}" for row in rows[1:] if row[-1]]
-    table = Table(title=f"digitbench {run.run_id} - {run.dataset.name} ({run.dataset.photos} photos)",
+    table = Table(title=markup_safe(f"digitbench {run.run_id} - {run.dataset.name} ({run.dataset.photos} photos)"),
                   caption="\n".join(notes) or None, caption_justify="left")
     for index in keep:
         table.add_column(rows[0][index], justify="left" if index == 0 else "right", overflow="fold")

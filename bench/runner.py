@@ -22,7 +22,7 @@ from bench.environment import PACKAGES, describe_environment
 from bench.errors import BackendUnavailable, BenchError, PhotoError, RunInterrupted, UsageError, first_line
 from bench.options import build_options
 from bench.photos import MAX_MEGAPIXELS, LoadedPhoto, Photo
-from bench.registry import declared_packages, lookup, registered
+from bench.registry import check_unselected_options, declared_packages, lookup, registered
 from bench.report_files import write_reports
 from bench.results.folder import RunWriter
 from bench.results.metadata import RunOptions
@@ -75,6 +75,7 @@ class Plan:
 
     rows: list[PlannedRow]
     skipped: dict[str, str]
+    notes: list[str] = field(default_factory=list)
 
 
 class Observer(Protocol):
@@ -136,7 +137,7 @@ def plan_run(config: RunConfig) -> Plan:
     if not rows:
         detail = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no backends are registered"
         raise BackendUnavailable(f"no backend can run here ({detail})")
-    return Plan(rows, skipped)
+    return Plan(rows, skipped, check_unselected_options(config.backend_options, {r.backend for r in rows}))
 
 
 def default_out(reports_dir: Path) -> Path:
@@ -179,6 +180,8 @@ class Runner:
             self.observer.note(problem)
         for name, reason in self.plan.skipped.items():
             self.observer.note(f"skipped {name}: {reason}")
+        for note in self.plan.notes:
+            self.observer.note(note)
         self.writer.write_run(self.run)
         try:
             for planned in self.plan.rows:

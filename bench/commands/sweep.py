@@ -9,6 +9,7 @@ from bench.backend import Backend, SweepAxis
 from bench.commands.history import add_store_argument
 from bench.errors import RunInterrupted, UsageError
 from bench.registry import lookup, registered
+from bench.validation import markup_safe, number_argument
 
 AXIS = "quantization"
 
@@ -70,18 +71,18 @@ def handle_sweep(args: argparse.Namespace) -> int:
     intervals = f1_intervals(run, decision)
     write_sweep_report(run.folder, decision, run, intervals)
     rows = sweep_table(decision, intervals)
-    table = Table(title=f"quantization sweep - {run.dataset.name} ({run.dataset.photos} photos)")
+    table = Table(title=markup_safe(f"quantization sweep - {run.dataset.name} ({run.dataset.photos} photos)"))
     for title in rows[0]:
         table.add_column(title, justify="left" if title in ("variant", "decision") else "right",
                          no_wrap=title in ("variant", "decision"))
     for row in rows[1:]:
-        table.add_row(*row[:-1], row[-1].split(":")[0])
+        table.add_row(*(markup_safe(cell) for cell in (*row[:-1], row[-1].split(":")[0])))
     console.print(table)
     for row in rows[1:]:
         if ":" in row[-1]:
-            console.print(f"{row[0]}: {row[-1]}", highlight=False)
-    console.print(f"[bold]recommendation:[/bold] {decision.reason}", highlight=False)
-    console.print(f"results: {run.folder}/ (sweep.md, sweep.png, run.json)")
+            console.print(markup_safe(f"{row[0]}: {row[-1]}"), highlight=False)
+    console.print(f"[bold]recommendation:[/bold] {markup_safe(decision.reason)}", highlight=False)
+    console.print(markup_safe(f"results: {run.folder}/ (sweep.md, sweep.png, run.json)"))
     return exit_code(run)
 
 
@@ -96,10 +97,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "p50/p90, digit F1 and whole-number accuracy against float32, and recommend the variant with "
                     "the smallest cold start whose accuracy drop stays within the bound.")
     flags = add_run_arguments(parser)
-    parser.add_argument("--max-accuracy-drop", type=float, default=0.5,
-                        help="largest accepted drop against float32, in points (default 0.5)")
-    parser.add_argument("--min-relative-accuracy", type=float,
-                        help="also require this share of float32's accuracy (MLPerf closed division: 0.99)")
+    parser.add_argument("--max-accuracy-drop", type=number_argument(float, at_least=0, at_most=100), default=0.5,
+                        help="largest accepted drop against float32, in points, 0 to 100 (default 0.5)")
+    parser.add_argument("--min-relative-accuracy", type=number_argument(float, more_than=0, at_most=1),
+                        help="also require this share of float32's accuracy, more than 0 and at most 1 "
+                             "(MLPerf closed division: 0.99)")
     parser.add_argument("--accuracy-metric", default="digit_f1", choices=("digit_f1", "sequence_accuracy"),
                         help="the accuracy the bound applies to (default digit_f1)")
     parser.add_argument("--out", help="output folder (default reports/<timestamp>-<id>)")
