@@ -224,3 +224,115 @@ def cold_start_figure(parts: Mapping[str, Mapping[str, float | None]]) -> bytes:
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return _png(fig)
+
+
+def _heatmap(ax, values: np.ndarray, rows: Sequence[str], columns: Sequence[str], text: Sequence[Sequence[str]],
+             cmap: str = "RdYlGn", vmax: float = 1.0) -> None:
+    ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(columns)))
+    ax.set_xticklabels(columns, fontsize=8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(rows, fontsize=8)
+    for i in range(len(rows)):
+        for j in range(len(columns)):
+            if text[i][j]:
+                ax.text(j, i, text[i][j], ha="center", va="center", fontsize=7)
+
+
+def per_class_figure(per_class: Mapping[str, Mapping[str, Mapping[str, float]]]) -> bytes:
+    """Digit F1 per class (0-9) per backend row, as a heatmap with the values written in."""
+    plt = _pyplot()
+    rows = list(per_class)
+    digits = [str(d) for d in range(10)]
+    values = np.array([[per_class[r].get(d, {}).get("f1", np.nan) if per_class[r].get(d, {}).get("n") else np.nan
+                        for d in digits] for r in rows], float)
+    counts = [max((per_class[r].get(d, {}).get("n") or 0) for r in rows) for d in digits]
+    fig, ax = plt.subplots(figsize=(10, 0.9 + 0.42 * max(1, len(rows))))
+    text = [["" if np.isnan(v) else f"{100 * v:.0f}" for v in line] for line in values]
+    _heatmap(ax, values, rows, [f"{d}\n(n={n})" for d, n in zip(digits, counts)], text)
+    ax.set_title("digit F1 (%) per class at the operating threshold; n: true digits", fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def confusion_figure(confusions: Mapping[str, Mapping[str, Mapping[str, int]]]) -> bytes:
+    """Per backend row, true digit (rows) against the label of the box that overlaps it, or "missed"
+    (columns), as shares of the true digits of each class."""
+    plt = _pyplot()
+    rows = list(confusions)
+    digits = [str(d) for d in range(10)]
+    columns = [*digits, "missed"]
+    cols = min(3, max(1, len(rows)))
+    lines = (len(rows) + cols - 1) // cols
+    fig, axes = plt.subplots(lines, cols, figsize=(4.3 * cols, 3.9 * lines), squeeze=False)
+    for ax, row in zip(axes.flat, rows):
+        table = confusions[row]
+        counts = np.array([[table.get(t, {}).get(p, 0) for p in columns] for t in digits], float)
+        totals = counts.sum(axis=1, keepdims=True)
+        shares = np.divide(counts, totals, out=np.full_like(counts, np.nan), where=totals > 0)
+        text = [[f"{int(c)}" if c else "" for c in line] for line in counts]
+        _heatmap(ax, shares, digits, ["" if c == "missed" else c for c in columns], text, cmap="Blues")
+        ax.set_xticks(range(len(columns)))
+        ax.set_xticklabels([*digits, "miss"], fontsize=7)
+        ax.set_title(row, fontsize=9)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+    for ax in list(axes.flat)[len(rows):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def size_bucket_figure(buckets: Mapping[str, Mapping[str, Mapping[str, float | None]]]) -> bytes:
+    """Per backend row, digit recall by the true digit's height and whole-number accuracy by the
+    photo's median digit height, bucket by bucket (photo pixels)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    names = list(next(iter(buckets.values()), {}))
+    for index, (row, table) in enumerate(buckets.items()):
+        colour = COLOURS[index % len(COLOURS)]
+        for ax, key, count in ((axes[0], "recall", "digits"), (axes[1], "sequence_accuracy", "photos")):
+            xs = [i for i, name in enumerate(names) if table[name].get(count) and table[name].get(key) is not None]
+            ax.plot(xs, [100 * table[names[i]][key] for i in xs], "o-", color=colour, label=row)
+    first = next(iter(buckets.values()), {})
+    for ax, title, count in ((axes[0], "digit recall (%) by digit height", "digits"),
+                             (axes[1], "whole-number accuracy (%) by the photo's median digit height", "photos")):
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels([f"{n} px\n(n={first[n].get(count) or 0})" for n in names], fontsize=8)
+        ax.set_ylim(-3, 103)
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def curve_figure(curves: Mapping[str, Sequence[tuple[float, float, float, float]]],
+                 operating: Mapping[str, tuple[float, float]]) -> bytes:
+    """Per backend row, digit precision against recall as the score threshold moves (from the row's
+    candidates), with the row's own operating point starred; and whole-number accuracy against the
+    threshold. ``curves`` holds (threshold, precision, recall, whole-number accuracy) points."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.0))
+    for index, (row, points) in enumerate(curves.items()):
+        colour = COLOURS[index % len(COLOURS)]
+        if points:
+            ordered = sorted(points)
+            axes[0].plot([p[2] for p in ordered], [p[1] for p in ordered], "-", color=colour, label=row)
+            axes[1].plot([p[0] for p in ordered], [100 * p[3] for p in ordered], "-", color=colour, label=row)
+        if row in operating:
+            precision, recall = operating[row]
+            axes[0].plot([recall], [precision], "*", color=colour, markersize=12)
+    axes[0].set_xlabel("digit recall")
+    axes[0].set_ylabel("digit precision")
+    axes[0].set_xlim(0, 1.02)
+    axes[0].set_ylim(0, 1.02)
+    axes[0].set_title("precision/recall over score thresholds (star: the row's own threshold)", fontsize=9)
+    axes[1].set_xlabel("score threshold")
+    axes[1].set_ylabel("whole-number accuracy (%)")
+    axes[1].set_title("whole-number accuracy by threshold", fontsize=9)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return _png(fig)

@@ -80,8 +80,13 @@ def test_the_page_is_static_and_names_what_the_rows_got_wrong(tiny_dataset, tmp_
     page = (run.folder / "report.html").read_text()
     assert "<script" not in page and not re.search(r"https?://", page)
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
-    for heading in ("Comparison", "Warm latency", "Cold start", "Failure gallery", "Where the rows disagree"):
+    for heading in ("Comparison", "Warm latency", "Cold start", "Accuracy breakdown", "Agreement between rows",
+                    "Failure gallery", "Where the rows disagree"):
         assert f"<h2>{heading}</h2>" in page
+    for heading in ("Per digit", "Confusion", "By digit size"):
+        assert f"<h3>{heading}</h3>" in page
+    pair = run.agreement["oracle-miss"]["oracle-label"]
+    assert f"only oracle-miss right {pair.only_a_right}, only oracle-label right {pair.only_b_right}" in page
     assert "<h3>oracle-miss</h3>" in page and "<h3>oracle-label</h3>" in page
     assert page.count("src='data:image/png;base64,") >= 4
     again = html_report(read_run(run.folder), {})
