@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -16,8 +17,8 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1240
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 28px; border-bottom: 1px solid #ddd; }
 h3 { font-size: 15px; margin: 16px 0 6px; }
 table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
-th { background: #f4f4f4; } td:first-child, td:nth-child(2), td:last-child { text-align: left; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
+th { background: #f4f4f4; } td.n { text-align: right; white-space: nowrap; }
 tr.regression td { background: #fde2e2; } tr.improvement td { background: #e2f6e2; }
 tr.unstable td { background: #fff4d6; } tr.differs td { background: #f1ecfb; }
 .verdict { font-weight: 600; } .bad { color: #b00020; } .good { color: #1a7f37; }
@@ -43,13 +44,23 @@ def plot(png: bytes, alt: str) -> str:
     return f"<img class='plot' alt='{html.escape(alt)}' src='{data_uri(png)}'>"
 
 
+NUMBER = re.compile(r"^[-+]?(\d[\d,]*(\.\d+)?(e[-+]?\d+)?|\.\d+)\s?(%|ms|s|KB|MB|GB|x|pt)?(\s\[.*\])?(\s\(.*\))?$|^-$")
+"""A cell that reads as a figure ("12.3", "67.0%", "912.1 KB", "5.2 [4.9, 5.8]", "-"): right-aligned."""
+
+
+def _cell(text: str) -> str:
+    css = " class='n'" if NUMBER.match(text.strip()) else ""
+    return f"<td{css}>{html.escape(text)}</td>"
+
+
 def html_table(rows: list[list[str]], classes: list[str] | None = None) -> str:
-    """A table whose first row is the header; ``classes`` gives each body row a CSS class (or '')."""
+    """A table whose first row is the header; ``classes`` gives each body row a CSS class (or '').
+    Figures are right-aligned, text left-aligned."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
     body = []
     for index, row in enumerate(rows[1:]):
         css = f' class="{classes[index]}"' if classes and classes[index] else ""
-        body.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+        body.append(f"<tr{css}>" + "".join(map(_cell, row)) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 

@@ -10,5 +10,5 @@ OUT=$(mktemp -d)/run
 export SE_OFFLINE=true NO_GCE_CHECK=true
 .venv/bin/bench run --backends tf,tfjs,tesseract --quantization none,uint8 --dataset "$DATASET" --limit "$LIMIT" \
     --repeats 2 --out "$OUT" --no-store
-.venv/bin/python scripts/screenshot_report.py "$OUT/report.html" docs/report.png --until "Failure gallery"
+.venv/bin/python scripts/screenshot_report.py "$OUT/report.html" docs/report.png --until "Failure gallery" --colours 128
 echo "run folder: $OUT"

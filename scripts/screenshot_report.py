@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import shutil
 import sys
 import tempfile
@@ -107,13 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("png", type=Path, help="where to write the screenshot")
     parser.add_argument("--width", type=int, default=1280, help="viewport width in CSS px (default 1280)")
     parser.add_argument("--until", help="cut the picture above the <h2> holding this text")
+    parser.add_argument("--colours", type=int, help="save with a palette of this many colours (a smaller PNG)")
     args = parser.parse_args(argv)
     reason = unavailable_reason()
     if reason:
         print(f"screenshot_report: {reason}", file=sys.stderr)
         return 2
     shot = shoot(args.page, args.width, args.until)
-    args.png.write_bytes(shot.png)
+    if args.colours:
+        from PIL import Image
+
+        Image.open(io.BytesIO(shot.png)).convert("RGB").quantize(args.colours).save(args.png, optimize=True)
+    else:
+        args.png.write_bytes(shot.png)
     broken = [f.alt for f in shot.figures if not f.decoded]
     print(f"{args.png}: {args.width} x {shot.height} px, {len(shot.figures)} image(s), "
           f"{len(shot.console_errors)} console error(s)")
