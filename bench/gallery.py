@@ -170,10 +170,12 @@ def _item(name: str, rows: Sequence[RowResult], image: str, truth: TruthRecord,
 def gallery(run: Run, photos: Mapping[str, Photo], groups: Mapping[str, Sequence[str]] | None = None,
             per_group: int = 6) -> dict[str, list[GalleryItem]]:
     """Per group of rows (default: rows that ran the same model, :func:`model_groups`), its worst
-    photos drawn from ``photos`` (the dataset's photos by image name)."""
+    photos drawn from ``photos`` (the dataset's photos by image name); rows without records are left out."""
     out: dict[str, list[GalleryItem]] = {}
     for name, members in (groups or model_groups(run)).items():
-        rows = [run.rows[m] for m in members]
+        rows = [run.rows[m] for m in members if run.rows[m].records]
+        if not rows:
+            continue
         out[name] = [_item(name, rows, image, run.truth[image], photos) for image in worst_images(rows, per_group)]
     return out
 

@@ -149,3 +149,14 @@ def test_rows_that_ran_the_same_model_share_one_gallery(tiny_dataset, tmp_path, 
     assert groups == {"tf = tfjs-wasm-none": ["tf", "tfjs-wasm-none"], "tfjs-wasm-uint8": ["tfjs-wasm-uint8"]}
     drawn = gallery(shared, photos, per_group=2)
     assert list(drawn) == list(groups) and all(item.png for items in drawn.values() for item in items)
+
+
+def test_a_row_that_could_not_start_is_named_not_shown_as_flawless(tiny_dataset, tmp_path):
+    dataset = load_dataset(tiny_dataset)
+    rows = [PlannedRow("oracle", "oracle", OracleBackend, OracleOptions(miss_rate=0.5)),
+            PlannedRow("oracle", "broken", OracleBackend, OracleOptions(fail_open=True))]
+    out = tmp_path / "run"
+    run = Runner(RunConfig(out=out, warmup=0), Plan(rows, {}), dataset, RunWriter(out)).execute()
+    page = html_report(run, {p.image: p for p in dataset.photos})
+    assert run.status == "failed" and "The run is 'failed'" in page and "broken: " in page
+    assert "<h3>broken</h3>" not in page and "<h3>oracle</h3>" in page
