@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import DatasetError
+from bench.errors import BenchError, DatasetError
 from bench.photos import Photo, read_file
 from bench.results.metadata import DatasetInfo
 from bench.results.records import Box, TrueDigit
@@ -30,11 +30,13 @@ class Dataset:
     description: str = ""
 
     def limited(self, limit: int | None) -> Dataset:
-        """The first ``limit`` photos (all of them when ``limit`` is None)."""
+        """The first ``limit`` photos (all of them when ``limit`` is None); the description says how many
+        of how many ("the first 30 of 500 photos from ...")."""
         if limit is None or limit >= len(self.photos):
             return self
         return Dataset(self.name, self.root, self.photos[:limit], self.problems,
-                       _fingerprint_of(self.fingerprint, limit), self.description)
+                       _fingerprint_of(self.fingerprint, limit),
+                       f"the first {limit} of {self.description or f'{len(self.photos)} photos'}")
 
     def info(self) -> DatasetInfo:
         """What a run records of the dataset it used."""
@@ -66,6 +68,23 @@ def synthetic_dataset(count: int | None = None, seed: int | None = None) -> Data
     return Dataset(name=SYNTHETIC, root=f"synthetic:{seed}", photos=photos,
                    fingerprint=_fingerprint_of("synthetic", seed, count, fonts),
                    description=f"{count} synthetic house-number photos, seed {seed}, fonts {', '.join(fonts)}")
+
+
+def reload_photos(info: DatasetInfo, limit: int | None = None) -> tuple[dict[str, Photo], str | None]:
+    """The photos a past run used, by image name, when its dataset (a folder, or the synthetic generator)
+    still gives the same photos (the same fingerprint); else no photos and why."""
+    root = info.root or ""
+    try:
+        if info.name == SYNTHETIC and root.startswith("synthetic:"):
+            dataset = synthetic_dataset(seed=int(root.split(":", 1)[1]))
+        else:
+            dataset = load_dataset(root)
+        dataset = dataset.limited(limit)
+    except (BenchError, ValueError) as exc:
+        return {}, f"the run's photos cannot be read again ({exc})"
+    if dataset.fingerprint != info.fingerprint:
+        return {}, f"the photos at {root} are not the ones the run used (their fingerprint differs)"
+    return {photo.image: photo for photo in dataset.photos}, None
 
 
 def data_home() -> Path:

@@ -25,7 +25,7 @@ from bench.metrics import IOU_THRESHOLD
 from bench.options import build_options
 from bench.photos import MAX_MEGAPIXELS, LoadedPhoto, Photo
 from bench.registry import check_unselected_options, declared_packages, lookup, registered
-from bench.report import write_reports
+from bench.report_files import write_reports
 from bench.results.folder import RunWriter
 from bench.results.metadata import RunOptions
 from bench.results.records import ColdStart, Recognition
@@ -467,4 +467,4 @@ def run_benchmark(config: RunConfig, observer: Observer | None = None, dataset: 
     try:
         return runner.execute()
     finally:
-        write_reports(runner.run)
+        write_reports(runner.run, {photo.image: photo for photo in dataset.photos})

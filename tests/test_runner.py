@@ -27,9 +27,9 @@ def run_rows(tmp_path: Path, dataset, rows: list[PlannedRow], **config) -> tuple
     try:
         runner.execute()
     finally:
-        from bench.report import write_reports
+        from bench.report_files import write_reports
 
-        write_reports(runner.run)
+        write_reports(runner.run, {p.image: p for p in dataset.photos})
     return out, read_run(out)
 
 

@@ -11,6 +11,7 @@ from bench.commands.history import add_store_argument
 from bench.errors import RunInterrupted, UsageError
 from bench.metrics import IOU_THRESHOLD
 from bench.photos import MAX_MEGAPIXELS
+from bench.results.folder import dumps
 from bench.results.run import DEFAULT_TARGET_PRECISION, FAILED, PhotoRecord, RowResult, Run
 from bench.runner import DEFAULT_CANDIDATES_FLOOR, DEFAULT_MAX_ERROR_RATE, DEFAULT_MAX_REPEATS
 from bench.validation import markup_safe, number_argument
@@ -131,13 +132,12 @@ class RichObserver:
 
 
 def handle_run(args: argparse.Namespace) -> int:
-    """Run the benchmark, show the table, record the run in the history."""
-    from rich.console import Console
-
-    from bench.report import rich_table
+    """Run the benchmark, show the table (or print its summary as JSON with ``--json``), record the run."""
+    from bench.report import dataset_caveat, rich_table, summary_json
     from bench.runner import default_out, run_benchmark
+    from bench.terminal import terminal_console
 
-    console = Console(stderr=False)
+    console = terminal_console(stderr=args.json)
     config = config_from_args(args, args.backend_flags, Path(args.out) if args.out else None)
     if config.out is None:
         config = replace(config, out=default_out(config.reports_dir))
@@ -147,14 +147,33 @@ def handle_run(args: argparse.Namespace) -> int:
     except RunInterrupted as interrupted:
         console.print(f"[yellow]interrupted:[/yellow] what was measured is in {markup_safe(config.out)} (run.json "
                       "status 'interrupted')")
+        run = interrupted.run
         if not args.no_store:
-            record(interrupted.run, args.store, console)
+            run = record(run, args.store, console)
+        keep_native_log(args, run, console)
+        if args.json:
+            print(dumps(summary_json(run), indent=2))
         return EXIT_INTERRUPTED
     console.print(rich_table(run))
-    console.print(markup_safe(f"results: {run.folder}/ (run.json, predictions.jsonl, summary.csv, report.md)"))
+    caveat = dataset_caveat(run)
+    if caveat:
+        console.print(f"[yellow]note:[/yellow] {markup_safe(caveat)}", highlight=False)
+    console.print(markup_safe(f"results: {run.folder}/ (report.html, report.md, run.json, predictions.jsonl, "
+                              "summary.csv, *.parquet)"), highlight=False)
     if not args.no_store:
-        record(run, args.store, console)
+        run = record(run, args.store, console)
+    keep_native_log(args, run, console)
+    if args.json:
+        print(dumps(summary_json(run), indent=2))
     return exit_code(run)
+
+
+def keep_native_log(args: argparse.Namespace, run: Run, console) -> None:
+    """Save what native libraries wrote during the command into the run folder, and say where."""
+    native = getattr(args, "native_log", None)
+    path = native.save(run.folder) if native is not None else None
+    if path is not None:
+        console.print(markup_safe(f"native libraries' messages: {path}"), highlight=False, style="dim")
 
 
 def exit_code(run: Run) -> int:
@@ -162,12 +181,13 @@ def exit_code(run: Run) -> int:
     return EXIT_OK if run.complete else EXIT_FAILED
 
 
-def record(run: Run, store: str | None, console) -> None:
-    """Record the run in the history and say where."""
+def record(run: Run, store: str | None, console) -> Run:
+    """Record the run in the history, say where, and return it as the history knows it."""
     from bench.history import record_run, resolve_store_path
 
-    console.print(f"history: #{record_run(run, store)} ({run.status}) in {resolve_store_path(store)}",
-                  highlight=False)
+    history_id = record_run(run, store)
+    console.print(f"history: #{history_id} ({run.status}) in {resolve_store_path(store)}", highlight=False)
+    return run.stored_as(history_id)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -178,4 +198,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="output folder (default reports/<timestamp>-<id>)")
     add_store_argument(parser)
     parser.add_argument("--no-store", action="store_true", help="do not record the run in the history")
+    parser.add_argument("--json", action="store_true",
+                        help="print the run's summary as JSON on stdout (progress and the table go to stderr)")
     parser.set_defaults(handler=handle_run, backend_flags=flags)
