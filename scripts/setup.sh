@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng chromium chromium-driver fonts-dejavu-core fonts-liberation)
+APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng chromium chromium-driver fonts-dejavu-core fonts-liberation
+              libgl1 libglib2.0-0)  # the last two: OpenCV (rapidocr)
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 command -v python3 >/dev/null 2>&1 || APT_PACKAGES+=(python3 python3-venv)
 STAMPS=.setup-stamps
