@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what digitbench needs, idempotently: Debian packages, the virtualenv with pinned
-# versions (requirements.lock) and the npm packages of the tfjs page. Quick when nothing changed.
+# versions (requirements.lock) and the npm packages of the browser pages. Quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,12 +37,17 @@ if [ "$(cat "$STAMPS/venv" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$STAMPS/venv"
 fi
 
-WEB=backends/tfjs/web
-if [ -f "$WEB/package-lock.json" ]; then
-    want=$(sha256sum "$WEB/package-lock.json" | cut -d' ' -f1)
-    if [ ! -d "$WEB/node_modules" ] || [ "$(cat "$STAMPS/npm" 2>/dev/null)" != "$want" ]; then
-        echo "setup: installing npm packages for the tfjs page"
-        (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-        echo "$want" > "$STAMPS/npm"
+# npm_page DIR STAMP: `npm ci` for one page's packages when its lock file changed.
+npm_page() {
+    local web=$1 stamp=$STAMPS/$2
+    [ -f "$web/package-lock.json" ] || return 0
+    local want
+    want=$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)
+    if [ ! -d "$web/node_modules" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "setup: installing npm packages for $web"
+        (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+        echo "$want" > "$stamp"
     fi
-fi
+}
+npm_page backends/tfjs/web npm
+npm_page backends/tesseractjs/web npm-tesseractjs

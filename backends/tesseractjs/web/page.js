@@ -1,0 +1,159 @@
+/*
+ * The page side of digitbench's tesseractjs backend. WebDriver calls window.digitbench.call(name, args)
+ * through executeAsyncScript; every call resolves to {ok: true, value} or {ok: false, error}, never
+ * rejects. All timings are performance.now() inside the page.
+ *
+ * load() downloads the worker script, the wasm core and the traineddata itself (the download part of
+ * cold start, in the order the worker would fetch them), then starts the Tesseract.js worker from
+ * those bytes (blob: URLs), so the worker's start-up (the init part) fetches nothing.
+ */
+"use strict";
+
+const state = {worker: null};
+
+async function fetchBytes(url, what) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    throw new Error(`${what}: request failed (${err.message})`);
+  }
+  if (!response.ok) throw new Error(`${what} ${url}: HTTP ${response.status} ${response.statusText}`);
+  return response.arrayBuffer();
+}
+
+function resourceTiming(paths) {
+  const entries = performance.getEntriesByType("resource").filter((e) => paths.some((p) => e.name.includes(p)));
+  if (!entries.length) return null;
+  return {
+    entries: entries.length,
+    ms: Math.max(...entries.map((e) => e.responseEnd)) - Math.min(...entries.map((e) => e.startTime)),
+    transferBytes: entries.reduce((s, e) => s + e.transferSize, 0),
+    bodyBytes: entries.reduce((s, e) => s + e.encodedBodySize, 0),
+    decodedBytes: entries.reduce((s, e) => s + e.decodedBodySize, 0),
+  };
+}
+
+async function coreFile() {
+  // The rule of tesseract.js's own getCore.js for an LSTM-only worker.
+  const features = window.wasmFeatureDetect;
+  if (await features.relaxedSimd()) return "tesseract-core-relaxedsimd-lstm.wasm.js";
+  if (await features.simd()) return "tesseract-core-simd-lstm.wasm.js";
+  return "tesseract-core-lstm.wasm.js";
+}
+
+function blobUrl(bytes, type) {
+  return URL.createObjectURL(new Blob([bytes], type ? {type} : {}));
+}
+
+async function load({libraryPath, workerUrl, coreDir, langUrl, oem, psm, whitelist}) {
+  if (state.worker) {
+    await state.worker.terminate();
+    state.worker = null;
+  }
+  const library = resourceTiming([libraryPath]);
+  const core = await coreFile();
+  performance.clearResourceTimings();
+  const start = performance.now();
+  const workerBytes = await fetchBytes(workerUrl, "worker script");
+  const coreBytes = await fetchBytes(coreDir + core, "wasm core");
+  const langBytes = await fetchBytes(langUrl, "traineddata");
+  const downloaded = performance.now();
+  const downloadTiming = resourceTiming([workerUrl, coreDir, langUrl]);
+  let workerError = null;
+  const worker = await Tesseract.createWorker("eng", oem, {
+    workerPath: blobUrl(workerBytes, "text/javascript"),
+    // A fragment ending in "js" makes tesseract.js load exactly this file; blob: URLs ignore fragments.
+    corePath: blobUrl(coreBytes, "text/javascript") + "#core.js",
+    langPath: blobUrl(langBytes) + "#",
+    cacheMethod: "none",
+    gzip: true,
+    errorHandler: (err) => { workerError = String(err); },
+  });
+  if (workerError) throw new Error(`Tesseract.js worker: ${workerError}`);
+  await worker.setParameters({tessedit_pageseg_mode: String(psm), tessedit_char_whitelist: whitelist});
+  state.worker = worker;
+  return {
+    downloadMs: downloaded - start,
+    initMs: performance.now() - downloaded,
+    downloadBytes: workerBytes.byteLength + coreBytes.byteLength + langBytes.byteLength,
+    parts: {worker: workerBytes.byteLength, core: coreBytes.byteLength, traineddata: langBytes.byteLength},
+    core,
+    resourceTiming: downloadTiming,
+    library,
+    userAgent: navigator.userAgent,
+    crossOriginIsolated: self.crossOriginIsolated === true,
+  };
+}
+
+async function upscaled(bytes, minHeight) {
+  const bitmap = await createImageBitmap(new Blob([bytes]));
+  const scale = minHeight / bitmap.height;
+  const canvas = new OffscreenCanvas(Math.round(bitmap.width * scale), minHeight);
+  const context = canvas.getContext("2d");
+  context.imageSmoothingEnabled = true;
+  context.imageSmoothingQuality = "high";
+  context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  const scaleX = canvas.width / bitmap.width;
+  bitmap.close();
+  return {image: await canvas.convertToBlob({type: "image/png"}), scaleX, scaleY: scale};
+}
+
+function symbolsOf(blocks) {
+  const found = [];
+  for (const block of blocks || []) {
+    for (const paragraph of block.paragraphs || []) {
+      for (const line of paragraph.lines || []) {
+        for (const word of line.words || []) {
+          for (const s of word.symbols || []) {
+            found.push([s.text, s.confidence, s.bbox.x0, s.bbox.y0, s.bbox.x1, s.bbox.y1]);
+          }
+        }
+      }
+    }
+  }
+  return found;
+}
+
+async function recognizeOne(photo, minHeight) {
+  const bytes = new Uint8Array(await fetchBytes(photo.url, "photo"));
+  const start = performance.now();
+  let image = bytes;
+  let scaleX = 1;
+  let scaleY = 1;
+  if (minHeight && photo.height < minHeight) {
+    ({image, scaleX, scaleY} = await upscaled(bytes, minHeight));
+  }
+  const prepared = performance.now();
+  const {data} = await state.worker.recognize(image, {}, {text: true, blocks: true});
+  const end = performance.now();
+  return {latencyMs: end - start, prepareMs: prepared - start, recognizeMs: end - prepared, scaleX, scaleY,
+          text: data.text || "", symbols: symbolsOf(data.blocks)};
+}
+
+async function recognize({photos, minHeight}) {
+  if (!state.worker) throw new Error("no Tesseract.js worker loaded");
+  const results = [];
+  for (const photo of photos) {
+    try {
+      results.push(await recognizeOne(photo, minHeight));
+    } catch (err) {
+      results.push({error: err && err.message ? err.message : String(err)});
+    }
+  }
+  return results;
+}
+
+const api = {load, recognize};
+
+window.digitbench = {
+  ready: true,
+  async call(name, args) {
+    try {
+      if (!api[name]) throw new Error(`unknown page call ${name}`);
+      return {ok: true, value: await api[name](args || {})};
+    } catch (err) {
+      return {ok: false, error: err && err.message ? err.message : String(err)};
+    }
+  },
+};
