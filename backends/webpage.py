@@ -3,21 +3,48 @@
 The browser is started by :class:`backends.tfjs.browser.Browser` and the page served by
 :class:`backends.tfjs.server.PageServer` (the same flags, no-network rules and process clean-up
 as ``tfjs``). The page exposes ``window.digitbench.call(name, args)``, which resolves to
-``{ok, value}`` or ``{ok: false, error}``, the protocol of the tfjs page.
+``{ok, value}`` or ``{ok: false, error}``, the protocol of the tfjs page. :class:`PageBackend`
+is the part such backends share: starting the page, restarting a browser that died or hung,
+and stopping it all.
 """
 from __future__ import annotations
 
-from typing import Any
+import abc
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
 
 from backends.tfjs.browser import Browser, BrowserSpec
 from backends.tfjs.page import CALL, BrowserGone, PageError, PageHung
 from backends.tfjs.server import PageServer
+from bench.backend import Backend
+from bench.clock import ms_since
 from bench.errors import first_line
+from bench.photos import LoadedPhoto
+from bench.records import ColdStart, Recognition
 
 NAVIGATION_MS = ("const n = performance.getEntriesByType('navigation')[0];"
                  "return n ? n.loadEventEnd - n.startTime : null;")
 
-__all__ = ["BrowserGone", "PageError", "PageHung", "WebPage"]
+LOAD_TIMEOUT_S = 120.0
+"""For the page and its libraries and model, loaded from the local server."""
+
+__all__ = ["BrowserGone", "PageBackend", "PageError", "PageHung", "WebPage", "browser_problem"]
+
+
+def browser_problem(chromium: str, chromedriver: str, flag_prefix: str) -> str | None:
+    """Why the local browser cannot start (Selenium, Chromium, chromedriver), with the fix."""
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium not installed: pip install selenium (see requirements.lock)"
+    if not Path(chromium).is_file():
+        return f"no Chromium at {chromium}: apt-get install chromium (or pass {flag_prefix}-chromium PATH)"
+    if not (Path(chromedriver).is_file() or shutil.which(chromedriver)):
+        return f"no chromedriver at {chromedriver}: apt-get install chromium-driver (or pass {flag_prefix}-chromedriver PATH)"
+    return None
 
 
 class WebPage:
@@ -72,3 +99,96 @@ class WebPage:
         browser, self.browser = self.browser, None
         if browser is not None:
             browser.close()
+
+
+class PageBackend(Backend):
+    """A backend whose recognizer runs in a page of ours in headless Chromium.
+
+    Subclasses say which page (:attr:`page_path`), what to serve (:meth:`serve`) and how the page
+    loads its recognizer (:meth:`load`); their options have ``batch_timeout_s``,
+    ``max_restarts``, ``chromium`` and ``chromedriver``.
+    """
+
+    page_path: ClassVar[str] = "/"
+    flag_prefix: ClassVar[str] = ""
+
+    def __init__(self, options: Any = None, row: str | None = None) -> None:
+        super().__init__(options, row)
+        self.server: PageServer | None = None
+        self.page: WebPage | None = None
+        self.restarts = 0
+
+    @abc.abstractmethod
+    def serve(self) -> PageServer:
+        """The page server with everything the page needs."""
+
+    @abc.abstractmethod
+    def load(self, page: WebPage) -> ColdStart:
+        """Load the recognizer into a freshly opened page; the cold-start split."""
+
+    def open(self) -> ColdStart:
+        self.server = self.serve()
+        return self._start()
+
+    def _start(self) -> ColdStart:
+        start = time.perf_counter_ns()
+        page = WebPage(BrowserSpec(self.options.chromium, self.options.chromedriver), self.server, self.page_path,
+                       self.options.batch_timeout_s, f"{self.flag_prefix}-batch-timeout-s")
+        try:
+            page_load_ms = page.open(LOAD_TIMEOUT_S)
+            browser_ms = ms_since(start)
+            cold = self.load(page)
+        except BaseException:
+            page.close()
+            raise
+        self.page = page
+        cold.details.update(browser_start_ms=round(browser_ms, 3), page_load_ms=page_load_ms)
+        return cold
+
+    def _restart(self) -> str | None:
+        """Start a fresh browser after a crash or hang; the reason to give up instead, if any."""
+        if self.page is not None:
+            self.page.close()
+            self.page = None
+        if self.restarts >= self.options.max_restarts:
+            return f"browser not restarted again after {self.restarts} restarts ({self.flag_prefix}-max-restarts)"
+        self.restarts += 1
+        try:
+            self._start()
+        except Exception as exc:
+            return f"restart failed: {first_line(exc)}"
+        return None
+
+    def recognize_in_page(self, photos: Sequence[LoadedPhoto], name: str, args: dict[str, Any],
+                          photo_bytes: dict[str, bytes],
+                          convert: Callable[[LoadedPhoto, dict[str, Any]], Recognition]) -> list[Recognition]:
+        """One page call for a batch whose photos are served as ``photo_bytes``; each raw result converted.
+
+        A page error fails the batch; a dead or hung browser fails it and is restarted for the next.
+        """
+        def failed(message: str) -> list[Recognition]:
+            return [Recognition.failed(message) for _ in photos]
+
+        if self.page is None:
+            return failed("the browser is not running (it gave out earlier in this row)")
+        self.server.put_photos(photo_bytes)
+        try:
+            raw = self.page.call(name, args)
+        except (BrowserGone, PageHung) as exc:
+            gave_up = self._restart()
+            return failed(str(exc) + (f"; {gave_up}" if gave_up else ""))
+        except PageError as exc:
+            return failed(str(exc))
+        finally:
+            self.server.put_photos({})
+        return [convert(photo, item) for photo, item in zip(photos, raw)]
+
+    def close(self) -> None:
+        page, self.page = self.page, None
+        server, self.server = self.server, None
+        try:
+            if page is not None:
+                page.close()
+        finally:
+            if server is not None:
+                server.close()

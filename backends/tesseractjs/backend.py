@@ -20,19 +20,14 @@ wasm build, the variant the library would pick: relaxed-SIMD, SIMD or plain, LST
 from __future__ import annotations
 
 import json
-import shutil
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.tfjs.browser import BrowserSpec
 from backends.tfjs.options import LOCAL_CHROMIUM
 from backends.tfjs.server import PageServer
-from backends.webpage import BrowserGone, PageError, PageHung, WebPage
-from bench.backend import Backend
-from bench.clock import ms_since
+from backends.webpage import LOAD_TIMEOUT_S, PageBackend, WebPage, browser_problem
 from bench.errors import first_line
 from bench.options import option
 from bench.photos import LoadedPhoto
@@ -50,7 +45,6 @@ REQUIRED_FILES = (LIBRARY_DIST / "tesseract.min.js", LIBRARY_DIST / "worker.min.
                   TRAINEDDATA_DIR / "eng.traineddata.gz")
 ROUTES = {"/tesseractjs/": WEB_DIR, "/tesseract.js/": LIBRARY_DIST, "/tesseract-core/": CORE_DIR,
           "/wasm-feature-detect/": FEATURE_DETECT}
-LOAD_TIMEOUT_S = 120.0
 LSTM_ONLY = 1
 
 
@@ -95,118 +89,62 @@ def symbol_digits(symbols: Sequence[Sequence[Any]], scale_x: float, scale_y: flo
     return digits
 
 
-class TesseractJsBackend(Backend):
+class TesseractJsBackend(PageBackend):
     """Tesseract.js in a Web Worker of a page in headless Chromium."""
 
     name = "tesseractjs"
     Options = TesseractJsOptions
     summary = "Tesseract.js (wasm, LSTM) in headless Chromium, served locally"
+    page_path = "/tesseractjs/index.html"
+    flag_prefix = "--tesseractjs"
 
     def __init__(self, options: Any = None, row: str | None = None) -> None:
         super().__init__(options, row)
         self.batch_size = max(1, self.options.batch_size)
-        self.server = None
-        self.page = None
         self.loaded: dict[str, Any] = {}
-        self.restarts = 0
 
     @classmethod
     def unavailable_reason(cls, options: TesseractJsOptions) -> str | None:
-        try:
-            import selenium  # noqa: F401
-        except ImportError:
-            return "selenium not installed: pip install selenium (see requirements.lock)"
-        if not Path(options.chromium).is_file():
-            return f"no Chromium at {options.chromium}: apt-get install chromium (or pass --tesseractjs-chromium PATH)"
-        if not (Path(options.chromedriver).is_file() or shutil.which(options.chromedriver)):
-            return (f"no chromedriver at {options.chromedriver}: apt-get install chromium-driver "
-                    "(or pass --tesseractjs-chromedriver PATH)")
+        problem = browser_problem(options.chromium, options.chromedriver, cls.flag_prefix)
+        if problem:
+            return problem
         missing = missing_page_files()
         if missing:
             return f"Tesseract.js npm packages missing ({missing[0].name}): run `npm ci` in {WEB_DIR} (or `make setup`)"
         return None
 
-    def open(self) -> ColdStart:
-        self.server = PageServer(TRAINEDDATA_DIR, folders=ROUTES)
-        return self._start()
+    def serve(self) -> PageServer:
+        return PageServer(TRAINEDDATA_DIR, folders=ROUTES)
 
-    def _start(self) -> ColdStart:
-        start = time.perf_counter_ns()
-        page = WebPage(BrowserSpec(self.options.chromium, self.options.chromedriver), self.server,
-                       "/tesseractjs/index.html", self.options.batch_timeout_s, "--tesseractjs-batch-timeout-s")
-        try:
-            page_load_ms = page.open(LOAD_TIMEOUT_S)
-            browser_ms = ms_since(start)
-            whitelist = "0123456789" if self.options.whitelist else ""
-            loaded = page.call("load", {"libraryPath": "/tesseract.js/", "workerUrl": "/tesseract.js/worker.min.js",
-                                        "coreDir": "/tesseract-core/", "langUrl": "/model/eng.traineddata.gz",
-                                        "oem": LSTM_ONLY, "psm": self.options.psm, "whitelist": whitelist},
-                               LOAD_TIMEOUT_S)
-        except BaseException:
-            page.close()
-            raise
-        self.page, self.loaded = page, loaded
+    def load(self, page: WebPage) -> ColdStart:
+        whitelist = "0123456789" if self.options.whitelist else ""
+        loaded = page.call("load", {"libraryPath": "/tesseract.js/", "workerUrl": "/tesseract.js/worker.min.js",
+                                    "coreDir": "/tesseract-core/", "langUrl": "/model/eng.traineddata.gz",
+                                    "oem": LSTM_ONLY, "psm": self.options.psm, "whitelist": whitelist},
+                           LOAD_TIMEOUT_S)
+        self.loaded = loaded
         timing = loaded.get("resourceTiming") or {}
         library = loaded.get("library") or {}
-        details = {"browser_start_ms": round(browser_ms, 3), "page_load_ms": page_load_ms,
-                   "library_ms": library.get("ms"), "library_bytes": library.get("transferBytes"),
+        details = {"library_ms": library.get("ms"), "library_bytes": library.get("transferBytes"),
                    "body_bytes": loaded["parts"], "core": loaded["core"],
                    "resource_timing_ms": timing.get("ms"), "resource_timing_transfer_bytes": timing.get("transferBytes")}
-        return ColdStart(download_ms=loaded["downloadMs"], download_bytes=int(timing.get("transferBytes")
-                                                                                or loaded["downloadBytes"]),
+        return ColdStart(download_ms=loaded["downloadMs"],
+                         download_bytes=int(timing.get("transferBytes") or loaded["downloadBytes"]),
                          init_ms=loaded["initMs"], details=details)
 
-    def _restart(self) -> str | None:
-        """Start a fresh browser after a crash or hang; the reason to give up instead, if any."""
-        if self.page is not None:
-            self.page.close()
-            self.page = None
-        if self.restarts >= self.options.max_restarts:
-            return f"browser not restarted again after {self.restarts} restarts (--tesseractjs-max-restarts)"
-        self.restarts += 1
-        try:
-            self._start()
-        except Exception as exc:
-            return f"restart failed: {first_line(exc)}"
-        return None
-
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
-        def failed(message: str) -> list[Recognition]:
-            return [Recognition.failed(message) for _ in photos]
+        names = [f"{i}-{p.photo.image.replace('/', '_')}" for i, p in enumerate(photos)]
+        batch = [{"url": f"/photos/{name}", "height": p.height, "width": p.width} for name, p in zip(names, photos)]
+        return self.recognize_in_page(photos, "recognize", {"photos": batch, "minHeight": self.options.min_height},
+                                      {name: p.encoded for name, p in zip(names, photos)}, self._recognition)
 
-        if self.page is None:
-            return failed("the browser is not running (it gave out earlier in this row)")
-        names = {f"{i}-{p.photo.image.replace('/', '_')}": p for i, p in enumerate(photos)}
-        self.server.put_photos({name: p.encoded for name, p in names.items()})
-        batch = [{"url": f"/photos/{name}", "height": p.height, "width": p.width} for name, p in names.items()]
-        try:
-            raw = self.page.call("recognize", {"photos": batch, "minHeight": self.options.min_height})
-        except (BrowserGone, PageHung) as exc:
-            gave_up = self._restart()
-            return failed(str(exc) + (f"; {gave_up}" if gave_up else ""))
-        except PageError as exc:
-            return failed(str(exc))
-        finally:
-            self.server.put_photos({})
-        return [self._recognition(r) for r in raw]
-
-    def _recognition(self, raw: dict[str, Any]) -> Recognition:
+    def _recognition(self, photo: LoadedPhoto, raw: dict[str, Any]) -> Recognition:
         if raw.get("error"):
             return Recognition.failed(f"tesseract.js: {first_line(raw['error'])}")
         digits = symbol_digits(raw["symbols"], raw["scaleX"], raw["scaleY"], self.options.min_score)
         return Recognition(digits, raw["text"].strip(), raw["latencyMs"],
                            details={"prepare_ms": round(raw["prepareMs"], 4),
                                     "recognize_ms": round(raw["recognizeMs"], 4)})
-
-    def close(self) -> None:
-        page, self.page = self.page, None
-        server, self.server = self.server, None
-        try:
-            if page is not None:
-                page.close()
-        finally:
-            if server is not None:
-                server.close()
 
     def describe(self) -> dict[str, Any]:
         notes = ["colour photo as it is (the tesseract row's grayscale and auto-invert do not apply)"]
