@@ -51,3 +51,4 @@ npm_page() {
 }
 npm_page backends/tfjs/web npm
 npm_page backends/tesseractjs/web npm-tesseractjs
+npm_page backends/ortweb/web npm-ortweb
