@@ -50,3 +50,15 @@ def lookup(name: str) -> Registered:
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     available = ", ".join(found) or "none (is digitbench installed? run `pip install -e .`)"
     raise UsageError(f"--backends: unknown backend {name!r}.{hint} Available: {available}")
+
+
+def declared_packages() -> tuple[str, ...]:
+    """The distributions every importable registered backend declares (``Backend.packages``), once each."""
+    found: dict[str, None] = {}
+    for entry in registered().values():
+        try:
+            cls = entry.load()
+        except UsageError:
+            continue
+        found.update(dict.fromkeys(cls.packages))
+    return tuple(found)

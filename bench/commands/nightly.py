@@ -9,6 +9,7 @@ from bench.commands.history import add_store_argument
 
 
 def handle_nightly(args: argparse.Namespace) -> int:
+    """Run a suite (or list them), print the comparison with its baseline and where the report is."""
     from rich.console import Console
 
     from bench.commands.run import RichObserver
@@ -41,6 +42,7 @@ def handle_nightly(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench nightly``."""
     parser = subparsers.add_parser(
         "nightly", help="run a configured suite and compare it with its baseline",
         description="Run a suite from [tool.digitbench.suites.NAME] (pyproject.toml) or bench.toml, record it, "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from bench.commands.backend_flags import BackendFlags, add_backend_flags
 from bench.commands.history import add_store_argument
 from bench.errors import UsageError
 from bench.photos import MAX_MEGAPIXELS
+from bench.results.run import FAILED, PhotoRecord, RowResult
 
 
 def _positive_int(text: str) -> int:
@@ -78,19 +80,20 @@ class RichObserver:
         self.tasks[row] = self.progress.add_task(row, total=photos, errors=0)
         self.errors[row] = 0
 
-    def photo_done(self, row: str, record: dict[str, Any]) -> None:
-        self.errors[row] += record["error"] is not None
+    def photo_done(self, row: str, record: PhotoRecord) -> None:
+        self.errors[row] += record.failed
         self.progress.update(self.tasks[row], advance=1, errors=self.errors[row])
 
-    def row_finished(self, row: str, summary: dict[str, Any]) -> None:
-        if summary.get("status") == "failed":
-            self.console.print(f"[red]{row} failed:[/red] {summary.get('error')}")
+    def row_finished(self, row: str, result: RowResult) -> None:
+        if result.status == FAILED:
+            self.console.print(f"[red]{row} failed:[/red] {result.error}")
 
     def note(self, message: str) -> None:
         self.console.print(f"[yellow]note:[/yellow] {message}", highlight=False)
 
 
 def handle_run(args: argparse.Namespace) -> int:
+    """Run the benchmark, show the table, record the run in the history."""
     from rich.console import Console
 
     from bench.report import rich_table
@@ -99,24 +102,25 @@ def handle_run(args: argparse.Namespace) -> int:
     console = Console(stderr=False)
     config = config_from_args(args, args.backend_flags, Path(args.out) if args.out else None)
     if config.out is None:
-        config.out = default_out(config.reports_dir)
+        config = replace(config, out=default_out(config.reports_dir))
     try:
         with RichObserver(console) as observer:
-            result = run_benchmark(config, observer)
+            run = run_benchmark(config, observer)
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted:[/yellow] what was measured is in {config.out} (run.json status "
                       "'interrupted')")
         return 130
-    console.print(rich_table(result.run))
-    console.print(f"results: {result.out}/ (run.json, predictions.jsonl, summary.csv, report.md)")
+    console.print(rich_table(run))
+    console.print(f"results: {run.folder}/ (run.json, predictions.jsonl, summary.csv, report.md)")
     if not args.no_store:
         from bench.history import record_run, resolve_store_path
 
-        console.print(f"history: #{record_run(result.out, args.store)} in {resolve_store_path(args.store)}")
-    return 0 if result.run["status"] == "complete" else 1
+        console.print(f"history: #{record_run(run, args.store)} in {resolve_store_path(args.store)}")
+    return 0 if run.complete else 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench run``."""
     parser = subparsers.add_parser("run", help="measure backends on a dataset",
                                    description="Measure cold start, warm latency and accuracy of backends.")
     flags = add_run_arguments(parser)

@@ -1,7 +1,12 @@
-"""Plain result records shared by the dataset, the backends, the runner and the reports."""
+"""The primitive records: boxes and digits, and what a backend returns for a photo and for its start.
+
+These are what datasets, backends and metrics exchange; :mod:`bench.results.run` builds a run
+out of them.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -40,6 +45,10 @@ class Box:
         union = self.area + other.area - inter
         return inter / union if union > 0 else 0.0
 
+    def to_json(self) -> dict[str, float]:
+        """``{left, top, width, height}`` as written to JSON."""
+        return {"left": self.left, "top": self.top, "width": self.width, "height": self.height}
+
 
 @dataclass(frozen=True)
 class TrueDigit:
@@ -48,8 +57,18 @@ class TrueDigit:
     label: int
     box: Box
 
+    def to_json(self) -> dict[str, Any]:
+        """``{label, left, top, width, height}`` as ``truth.jsonl`` holds it."""
+        return {"label": self.label, **self.box.to_json()}
 
-@dataclass
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> TrueDigit:
+        """The digit of a ``truth.jsonl`` box."""
+        return cls(int(raw["label"]), Box(float(raw["left"]), float(raw["top"]), float(raw["width"]),
+                                          float(raw["height"])))
+
+
+@dataclass(frozen=True)
 class Digit:
     """One digit a backend reports: label 0-9, a score in [0, 1], a box in photo pixels."""
 
@@ -65,6 +84,7 @@ class Digit:
         return Box(self.left, self.top, self.width, self.height)
 
     def to_dict(self) -> dict[str, Any]:
+        """The digit as ``predictions.jsonl`` writes it (rounded)."""
         return {
             "label": int(self.label),
             "score": round(float(self.score), 6),
@@ -74,8 +94,14 @@ class Digit:
             "height": round(float(self.height), 3),
         }
 
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Digit:
+        """A digit of a ``predictions.jsonl`` line."""
+        return cls(int(raw["label"]), float(raw["score"]), float(raw["left"]), float(raw["top"]),
+                   float(raw["width"]), float(raw["height"]))
 
-@dataclass
+
+@dataclass(frozen=True)
 class Recognition:
     """What a backend returns for one photo.
 
@@ -93,10 +119,11 @@ class Recognition:
 
     @classmethod
     def failed(cls, message: str, latency_ms: float | None = None) -> Recognition:
+        """A photo the backend could not recognize, with the one-line reason."""
         return cls(error=message, latency_ms=latency_ms)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ColdStart:
     """The cost of getting a backend ready: model download and model/engine initialisation.
 
@@ -108,6 +135,3 @@ class ColdStart:
     download_bytes: int = 0
     init_ms: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
