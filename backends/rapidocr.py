@@ -28,7 +28,7 @@ from bench.clock import ms_since
 from bench.errors import BackendUnavailable, first_line
 from bench.options import option
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Digit, Recognition
+from bench.results.records import ColdStart, Digit, Recognition
 
 PACKAGE = "rapidocr_onnxruntime"
 INSTALL_HINT = "pip install rapidocr-onnxruntime==1.4.4 (see requirements.lock; `make setup` installs it)"
@@ -95,6 +95,7 @@ class RapidOcrBackend(Backend):
     name = "rapidocr"
     Options = RapidOcrOptions
     summary = "RapidOCR: PP-OCRv4 on ONNX Runtime (models inside the wheel; per-character boxes)"
+    packages = ("rapidocr-onnxruntime", "onnxruntime", "opencv-python")
 
     def __init__(self, options: Any = None, row: str | None = None) -> None:
         super().__init__(options, row)

@@ -10,6 +10,7 @@ and stopping it all.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -17,13 +18,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from backends.tfjs.browser import Browser, BrowserSpec
-from backends.tfjs.page import CALL, BrowserGone, PageError, PageHung
+from backends.tfjs.page import CALL
 from backends.tfjs.server import PageServer
 from bench.backend import Backend
 from bench.clock import ms_since
-from bench.errors import first_line
+from bench.errors import EngineError, EngineGone, EngineHung, first_line
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Recognition
+from bench.results.records import ColdStart, Recognition
 
 NAVIGATION_MS = ("const n = performance.getEntriesByType('navigation')[0];"
                  "return n ? n.loadEventEnd - n.startTime : null;")
@@ -31,7 +32,7 @@ NAVIGATION_MS = ("const n = performance.getEntriesByType('navigation')[0];"
 LOAD_TIMEOUT_S = 120.0
 """For the page and its libraries and model, loaded from the local server."""
 
-__all__ = ["BrowserGone", "PageBackend", "PageError", "PageHung", "WebPage", "browser_problem"]
+__all__ = ["PageBackend", "WebPage", "browser_problem"]
 
 
 def browser_problem(chromium: str, chromedriver: str, flag_prefix: str) -> str | None:
@@ -72,11 +73,11 @@ class WebPage:
         return self.browser.version if self.browser else None
 
     def call(self, name: str, args: dict[str, Any] | None = None, timeout_s: float | None = None) -> Any:
-        """The value of one page call; :class:`PageHung`, :class:`BrowserGone` or :class:`PageError` if not."""
+        """The value of one page call; :class:`EngineHung`, :class:`EngineGone` or :class:`EngineError` if not."""
         from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
         if self.browser is None or self.browser.driver is None:
-            raise BrowserGone("the browser is not running")
+            raise EngineGone("the browser is not running")
         timeout = timeout_s or self.timeout_s
         try:
             if timeout != self._script_timeout:
@@ -85,13 +86,13 @@ class WebPage:
             result = self.browser.driver.execute_async_script(CALL, name, args or {})
         except TimeoutException:
             hint = f" ({self.option_hint})" if self.option_hint and not timeout_s else ""
-            raise PageHung(f"page call {name} took longer than {timeout:g} s{hint}") from None
+            raise EngineHung(f"page call {name} took longer than {timeout:g} s{hint}") from None
         except JavascriptException as exc:
-            raise PageError(first_line(exc.msg)) from None
+            raise EngineError(first_line(exc.msg)) from None
         except WebDriverException as exc:
-            raise BrowserGone(f"browser lost during {name}: {first_line(exc.msg or exc)}") from None
+            raise EngineGone(f"browser lost during {name}: {first_line(exc.msg or exc)}") from None
         if not isinstance(result, dict) or not result.get("ok"):
-            raise PageError(first_line(result.get("error") if isinstance(result, dict) else result))
+            raise EngineError(first_line(result.get("error") if isinstance(result, dict) else result))
         return result.get("value")
 
     def close(self) -> None:
@@ -142,8 +143,8 @@ class PageBackend(Backend):
             page.close()
             raise
         self.page = page
-        cold.details.update(browser_start_ms=round(browser_ms, 3), page_load_ms=page_load_ms)
-        return cold
+        return dataclasses.replace(cold, details={**cold.details, "browser_start_ms": round(browser_ms, 3),
+                                                  "page_load_ms": page_load_ms})
 
     def _restart(self) -> str | None:
         """Start a fresh browser after a crash or hang; the reason to give up instead, if any."""
@@ -174,10 +175,10 @@ class PageBackend(Backend):
         self.server.put_photos(photo_bytes)
         try:
             raw = self.page.call(name, args)
-        except (BrowserGone, PageHung) as exc:
+        except (EngineGone, EngineHung) as exc:
             gave_up = self._restart()
             return failed(str(exc) + (f"; {gave_up}" if gave_up else ""))
-        except PageError as exc:
+        except EngineError as exc:
             return failed(str(exc))
         finally:
             self.server.put_photos({})

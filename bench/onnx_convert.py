@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from bench.errors import BenchError, UsageError, first_line
+from bench.errors import ConversionError, UsageError, first_line
 from bench.saved_model import METADATA, fingerprint as saved_model_fingerprint, is_saved_model
 
 ONNX_FILE = "model.onnx"
@@ -31,10 +31,6 @@ CONVERSION_FILE = "conversion.json"
 OPSET = 17
 """The opset the converted detector uses (ONNX Runtime Web 1.30 runs it on wasm)."""
 INSTALL_HINT = "pip install tf2onnx==1.17.0 onnx==1.22.0 (see requirements.lock; `make setup` installs them)"
-
-
-class OnnxConversionError(BenchError):
-    """tf2onnx refused the model or is missing; the message is one line saying why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +91,7 @@ def convert_to_onnx(saved_model: Path, force: bool = False, opset: int = OPSET) 
         return OnnxModel(target / ONNX_FILE, (target / ONNX_FILE).stat().st_size, True)
     problem = converter_missing()
     if problem:
-        raise OnnxConversionError(f"cannot convert {saved_model} to ONNX: {problem}")
+        raise ConversionError(f"cannot convert {saved_model} to ONNX: {problem}")
     staging = target.with_name(f".onnx.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -109,7 +105,7 @@ def convert_to_onnx(saved_model: Path, force: bool = False, opset: int = OPSET) 
         log.write_text(done.stdout + done.stderr)
         shutil.rmtree(staging, ignore_errors=True)
         errors = [line for line in done.stderr.splitlines() if "Error" in line or "error" in line]
-        raise OnnxConversionError(f"tf2onnx could not convert {saved_model}: "
+        raise ConversionError(f"tf2onnx could not convert {saved_model}: "
                                   f"{first_line(errors[-1] if errors else done.stderr, 'no output')} (log: {log})")
     metadata_file = saved_model / METADATA
     if metadata_file.is_file():

@@ -35,7 +35,7 @@ from bench.metrics import read_number
 from bench.onnx_convert import ONNX_FILE, conversion_record, convert_to_onnx, converter_missing, is_current, onnx_dir
 from bench.options import option
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Recognition
+from bench.results.records import ColdStart, Recognition
 from bench.saved_model import DEFAULT_MODEL, METADATA, is_saved_model
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -98,6 +98,7 @@ class OrtWebBackend(PageBackend):
     name = "ortweb"
     Options = OrtWebOptions
     summary = "the detector as ONNX on ONNX Runtime Web (wasm/webgl/webgpu) in headless Chromium"
+    packages = ("selenium", "tf2onnx", "onnx")
     page_path = "/ortweb/index.html"
     flag_prefix = "--ortweb"
 

@@ -31,7 +31,7 @@ from backends.webpage import LOAD_TIMEOUT_S, PageBackend, WebPage, browser_probl
 from bench.errors import first_line
 from bench.options import option
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Digit, Recognition
+from bench.results.records import ColdStart, Digit, Recognition
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 NODE_MODULES = WEB_DIR / "node_modules"
@@ -95,6 +95,7 @@ class TesseractJsBackend(PageBackend):
     name = "tesseractjs"
     Options = TesseractJsOptions
     summary = "Tesseract.js (wasm, LSTM) in headless Chromium, served locally"
+    packages = ("selenium",)
     page_path = "/tesseractjs/index.html"
     flag_prefix = "--tesseractjs"
 
