@@ -12,7 +12,8 @@ REPORT_MD = "report.md"
 
 COLUMNS = ("backend", "status", "images", "errors", "digit_precision", "digit_recall", "digit_f1",
            "sequence_accuracy", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "latency_n",
-           "cold_total_ms", "download_ms", "init_ms", "first_inference_ms", "download_bytes", "notes")
+           "end_to_end_p50_ms", "end_to_end_p90_ms", "cold_total_ms", "library_ms", "download_ms", "init_ms",
+           "first_inference_ms", "library_bytes", "download_bytes", "notes")
 
 
 def markdown_table(rows: list[list[str]]) -> list[str]:
@@ -39,6 +40,7 @@ def summary_rows(run: Run) -> list[dict[str, Any]]:
         figures = row.figures
         accuracy = figures.accuracy if figures else None
         latency = figures.latency if figures else None
+        end_to_end = figures.end_to_end if figures else None
         cold = row.cold_start
         rows.append({
             "backend": name, "status": row.status, "images": figures.images if figures else 0,
@@ -50,9 +52,12 @@ def summary_rows(run: Run) -> list[dict[str, Any]]:
             **{f"{key}_ms": _rounded(getattr(latency, key), 3) if latency else None
                for key in ("p50", "p90", "p99", "mean", "std")},
             "latency_n": latency.n if latency else None,
-            "cold_total_ms": _rounded(cold.total, 3) if cold else None,
+            "end_to_end_p50_ms": _rounded(end_to_end.p50, 3) if end_to_end else None,
+            "end_to_end_p90_ms": _rounded(end_to_end.p90, 3) if end_to_end else None,
+            "cold_total_ms": _rounded(cold.total, 3) if cold else None, "library_ms": cold.library if cold else None,
             "download_ms": cold.download if cold else None, "init_ms": cold.init if cold else None,
-            "first_inference_ms": cold.first_inference if cold else None, "download_bytes": row.download_bytes,
+            "first_inference_ms": cold.first_inference if cold else None, "library_bytes": row.library_bytes,
+            "download_bytes": row.download_bytes,
             "notes": row_notes(row),
         })
     return rows

@@ -258,7 +258,7 @@ class Runner:
                 for call in range(self.config.warmup):
                     self._call(backend, [warm[(call * size + k) % len(warm)] for k in range(size)])
             measured = dict(cold_start=ColdStartFigures.of(cold, first_ms), download_bytes=int(cold.download_bytes),
-                            open_wall_ms=round(open_wall, 3), cold_start_details=dict(cold.details),
+                            library_bytes=int(cold.library_bytes), open_wall_ms=round(open_wall, 3), cold_start_details=dict(cold.details),
                             warmup=self.config.warmup, repeats=self.config.repeats)
             for repeat in range(self.config.repeats):
                 for record in self._measured_pass(backend, row):

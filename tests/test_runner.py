@@ -40,7 +40,7 @@ def oracle_row(row="oracle", **options) -> PlannedRow:
 def test_run_writes_the_output_contract(tiny_dataset: Path, tmp_path: Path):
     result = run_benchmark(RunConfig(backends=("oracle",), dataset=str(tiny_dataset), out=tmp_path / "r"))
     run = read_run(result.folder)
-    assert run["status"] == "complete" and run["schema_version"] == 1
+    assert run["status"] == "complete" and run["schema_version"] == 2
     for key in ("version", "commit"):
         assert key in run["environment"]["digitbench"]
     for key in ("python", "packages", "os", "cpu_model", "cpu_count"):
@@ -50,7 +50,7 @@ def test_run_writes_the_output_contract(tiny_dataset: Path, tmp_path: Path):
                 "latency_ms", "cold_start_ms", "download_bytes"):
         assert key in row, key
     assert set(row["latency_ms"]) >= {"p50", "p90", "p99", "mean", "std", "min", "max", "n"}
-    assert set(row["cold_start_ms"]) == {"download", "init", "first_inference", "total"}
+    assert set(row["cold_start_ms"]) == {"library", "download", "init", "first_inference", "total"}
     assert row["images"] == 3 and row["errors"] == 0 and row["digit_f1"] == 1.0 and row["sequence_accuracy"] == 1.0
     predictions = read_jsonl(result.folder / "predictions.jsonl")
     assert [p["image"] for p in predictions] == ["images/1.png", "images/2.png", "images/3.png"]

@@ -27,7 +27,7 @@ def run_of(*variants: Variant) -> list[Variant]:
 def stored_row(quantization: str, cold: float, weights: int, describe: bool = True) -> RowResult:
     facts = {"quantization": quantization, "weights_bytes": weights, "network": "3g"} if describe else {}
     return RowResult(row=f"tfjs-wasm-{quantization}", backend="tfjs", status="complete",
-                     cold_start=ColdStartFigures(cold, 0.0, 0.0, cold), download_bytes=weights, describe=facts)
+                     cold_start=ColdStartFigures(0.0, cold, 0.0, 0.0, cold), download_bytes=weights, describe=facts)
 
 
 def stored_run(*rows: RowResult) -> Run:

@@ -107,7 +107,12 @@ class Recognition:
 
     ``latency_ms`` is the time the backend measured as close to the work as it can (inside the
     page for tfjs, around the model call for tf); the runner keeps its own wall-clock time too.
-    ``replayed`` marks a result that was not measured live (recorded responses).
+    ``end_to_end_ms``, where the backend can tell, is the time from the encoded photo to the digits
+    (decode, upload, preprocess, model, read-back), the parts in ``details``.
+    ``digits`` are the detections at the row's operating threshold; ``candidates``, where the
+    backend can give them, every detection scoring at or above a low floor (``None``: not reported),
+    so that any threshold can be rebuilt later. ``replayed`` marks a result that was not measured
+    live (recorded responses).
     """
 
     digits: list[Digit] = field(default_factory=list)
@@ -116,6 +121,8 @@ class Recognition:
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     replayed: bool = False
+    end_to_end_ms: float | None = None
+    candidates: list[Digit] | None = None
 
     @classmethod
     def failed(cls, message: str, latency_ms: float | None = None) -> Recognition:
@@ -125,13 +132,17 @@ class Recognition:
 
 @dataclass(frozen=True)
 class ColdStart:
-    """The cost of getting a backend ready: model download and model/engine initialisation.
+    """The cost of getting a backend ready: its library, the model download, model/engine init.
 
-    The first inference is measured by the runner and added to the record it writes.
-    ``details`` holds backend-specific parts (framework import, connection set-up, ...).
+    ``library_ms``/``library_bytes``: what a first visit spends on the recognizer's own code before
+    the model (TF.js scripts and wasm binaries in a page, importing TensorFlow or a client library
+    in this process). The first inference is measured by the runner and added to the record it
+    writes. ``details`` holds backend-specific parts (connection set-up, resource timings, ...).
     """
 
     download_ms: float = 0.0
     download_bytes: int = 0
     init_ms: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    library_ms: float = 0.0
+    library_bytes: int = 0

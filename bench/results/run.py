@@ -18,13 +18,17 @@ from bench.results.metadata import DatasetInfo, Environment, RunOptions
 from bench.results.records import ColdStart, Digit, Recognition, TrueDigit
 from bench.stats import LatencyStats
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version of ``run.json`` and the JSONL files this digitbench writes.
 
 Change log:
 - 1: run.json with ``backends: {ROW: {...}}``; predictions.jsonl, repeats.jsonl, truth.jsonl.
+- 2: ``cold_start_ms.library`` (the recognizer's own code before the model) and ``library_bytes`` on
+  each row; ``end_to_end_ms`` per record (and per repeat) and its statistics per row;
+  ``candidates`` per record (every detection above a low floor). Version 1 files read as having
+  no library part, no end-to-end time and no candidates.
 """
-READABLE_SCHEMAS = (1,)
+READABLE_SCHEMAS = (1, 2)
 
 RUNNING, COMPLETE, INTERRUPTED, FAILED = "running", "complete", "interrupted", "failed"
 
@@ -67,6 +71,8 @@ class PhotoRecord:
     latency_source: str | None = None
     replayed: bool = False
     details: Mapping[str, Any] = field(default_factory=dict)
+    end_to_end_ms: float | None = None
+    candidates: tuple[Digit, ...] | None = None
 
     @property
     def failed(self) -> bool:
@@ -83,15 +89,21 @@ class PhotoRecord:
         latency, source = _rounded(result.latency_ms), None
         if latency is None and result.error is None and wall_ms is not None:
             latency, source = _rounded(wall_ms), "wall"
+        candidates = None if result.candidates is None or result.error is not None else tuple(result.candidates)
         return cls(row=row, image=image, text=result.text,
                    digits=tuple(result.digits) if result.error is None else (),
                    latency_ms=latency, wall_ms=_rounded(wall_ms), error=result.error, latency_source=source,
-                   replayed=result.replayed, details=dict(result.details))
+                   replayed=result.replayed, details=dict(result.details),
+                   end_to_end_ms=_rounded(result.end_to_end_ms), candidates=candidates)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backend": self.row, "image": self.image, "text": self.text,
                                "digits": [d.to_dict() for d in self.digits], "latency_ms": self.latency_ms,
                                "wall_ms": self.wall_ms, "error": self.error}
+        if self.end_to_end_ms is not None:
+            out["end_to_end_ms"] = self.end_to_end_ms
+        if self.candidates is not None:
+            out["candidates"] = [d.to_dict() for d in self.candidates]
         if self.latency_source:
             out["latency_source"] = self.latency_source
         if self.replayed:
@@ -102,11 +114,18 @@ class PhotoRecord:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> PhotoRecord:
+        candidates = raw.get("candidates")
         return cls(row=str(raw["backend"]), image=str(raw["image"]), text=str(raw.get("text") or ""),
                    digits=tuple(Digit.from_json(d) for d in raw.get("digits") or ()),
                    latency_ms=raw.get("latency_ms"), wall_ms=raw.get("wall_ms"), error=raw.get("error"),
                    latency_source=raw.get("latency_source"), replayed=bool(raw.get("replayed")),
-                   details=dict(raw.get("details") or {}))
+                   details=dict(raw.get("details") or {}), end_to_end_ms=raw.get("end_to_end_ms"),
+                   candidates=None if candidates is None else tuple(Digit.from_json(d) for d in candidates))
+
+    @property
+    def measured_end_to_end(self) -> float | None:
+        """The end-to-end time of a photo that succeeded, else ``None``."""
+        return None if self.failed else self.end_to_end_ms
 
 
 @dataclass(frozen=True)
@@ -119,29 +138,41 @@ class RepeatRecord:
     latency_ms: float | None
     wall_ms: float | None
     error: str | None
+    end_to_end_ms: float | None = None
 
     @property
     def measured_latency(self) -> float | None:
         return None if self.error is not None else self.latency_ms
 
+    @property
+    def measured_end_to_end(self) -> float | None:
+        return None if self.error is not None else self.end_to_end_ms
+
     @classmethod
     def of(cls, record: PhotoRecord, repeat: int) -> RepeatRecord:
-        return cls(record.row, record.image, repeat, record.latency_ms, record.wall_ms, record.error)
+        """The repeat line of a record measured in extra pass ``repeat``."""
+        return cls(record.row, record.image, repeat, record.latency_ms, record.wall_ms, record.error,
+                   record.end_to_end_ms)
 
     def to_json(self) -> dict[str, Any]:
-        return {"backend": self.row, "image": self.image, "repeat": self.repeat, "latency_ms": self.latency_ms,
-                "wall_ms": self.wall_ms, "error": self.error}
+        out = {"backend": self.row, "image": self.image, "repeat": self.repeat, "latency_ms": self.latency_ms,
+               "wall_ms": self.wall_ms, "error": self.error}
+        if self.end_to_end_ms is not None:
+            out["end_to_end_ms"] = self.end_to_end_ms
+        return out
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> RepeatRecord:
         return cls(str(raw["backend"]), str(raw["image"]), int(raw.get("repeat", 0)), raw.get("latency_ms"),
-                   raw.get("wall_ms"), raw.get("error"))
+                   raw.get("wall_ms"), raw.get("error"), raw.get("end_to_end_ms"))
 
 
 @dataclass(frozen=True)
 class ColdStartFigures:
-    """The cold-start breakdown in ms: download, init, first inference and their total."""
+    """The cold-start breakdown in ms: the recognizer's library, the model download, init, the first
+    inference, and their total (the time to the first digits of a first visit)."""
 
+    library: float
     download: float
     init: float
     first_inference: float | None
@@ -150,21 +181,20 @@ class ColdStartFigures:
     @classmethod
     def of(cls, cold: ColdStart, first_inference_ms: float | None) -> ColdStartFigures:
         """The breakdown of a backend's cold start and the runner's first inference."""
-        download, init = float(cold.download_ms or 0.0), float(cold.init_ms or 0.0)
+        parts = [float(cold.library_ms or 0.0), float(cold.download_ms or 0.0), float(cold.init_ms or 0.0)]
         first = None if first_inference_ms is None else float(first_inference_ms)
-        return cls(round(download, 3), round(init, 3), None if first is None else round(first, 3),
-                   round(download + init + (first or 0.0), 3))
+        return cls(*(round(p, 3) for p in parts), None if first is None else round(first, 3),
+                   round(sum(parts) + (first or 0.0), 3))
 
     def to_json(self) -> dict[str, float | None]:
-        return {"download": self.download, "init": self.init, "first_inference": self.first_inference,
-                "total": self.total}
+        return {"library": self.library, "download": self.download, "init": self.init,
+                "first_inference": self.first_inference, "total": self.total}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ColdStartFigures:
-        download, init, first = float(raw.get("download") or 0.0), float(raw.get("init") or 0.0), raw.get(
-            "first_inference")
-        total = raw.get("total")
-        return cls(download, init, first, float(total) if total is not None else download + init + (first or 0.0))
+        parts = [float(raw.get(key) or 0.0) for key in ("library", "download", "init")]
+        first, total = raw.get("first_inference"), raw.get("total")
+        return cls(*parts, first, float(total) if total is not None else sum(parts) + (first or 0.0))
 
 
 @dataclass(frozen=True)
@@ -177,6 +207,7 @@ class RowFigures:
     latency: LatencyStats | None
     wall: LatencyStats | None
     replayed: bool
+    end_to_end: LatencyStats | None = None
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -191,7 +222,8 @@ class RowFigures:
                 "sequence_accuracy": round(accuracy.sequence_accuracy, 6), "digits_true": accuracy.true,
                 "digits_predicted": accuracy.predicted, "digits_matched": accuracy.matched,
                 "latency_ms": self.latency.to_dict() if self.latency else None,
-                "wall_ms": self.wall.to_dict() if self.wall else None, "replayed": self.replayed,
+                "wall_ms": self.wall.to_dict() if self.wall else None,
+                "end_to_end_ms": self.end_to_end.to_dict() if self.end_to_end else None, "replayed": self.replayed,
                 "warnings": list(self.warnings)}
 
 
@@ -214,6 +246,7 @@ class RowResult:
     error: str | None = None
     cold_start: ColdStartFigures | None = None
     download_bytes: int | None = None
+    library_bytes: int | None = None
     open_wall_ms: float | None = None
     cold_start_details: Mapping[str, Any] = field(default_factory=dict)
     warmup: int | None = None
@@ -234,9 +267,12 @@ class RowResult:
         if not self.records:
             return None
         walls = [r.wall_ms for r in self.records if not r.failed and r.wall_ms is not None]
+        ends = [r.measured_end_to_end for r in (*self.records, *self.repeat_records)
+                if r.measured_end_to_end is not None]
         return RowFigures(images=len(self.records), errors=sum(r.failed for r in self.records),
                           accuracy=aggregate(self.scores.values()), latency=LatencyStats.of(self.latencies()),
-                          wall=LatencyStats.of(walls), replayed=any(r.replayed for r in self.records))
+                          wall=LatencyStats.of(walls), replayed=any(r.replayed for r in self.records),
+                          end_to_end=LatencyStats.of(ends))
 
     @property
     def cold_start_total(self) -> float | None:
@@ -284,7 +320,7 @@ class RowResult:
             out["error"] = self.error
         if self.cold_start is not None:
             out.update(cold_start_ms=self.cold_start.to_json(), download_bytes=self.download_bytes,
-                       open_wall_ms=self.open_wall_ms, cold_start_details=dict(self.cold_start_details),
+                       library_bytes=self.library_bytes, open_wall_ms=self.open_wall_ms, cold_start_details=dict(self.cold_start_details),
                        warmup=self.warmup, repeats=self.repeats)
         if self.status != RUNNING:
             out["describe"] = dict(self.describe)
@@ -300,7 +336,8 @@ class RowResult:
         return cls(row=row, backend=str(raw.get("backend") or row), status=str(raw.get("status")),
                    options=dict(raw.get("options") or {}), error=raw.get("error"),
                    cold_start=ColdStartFigures.from_json(cold) if cold else None,
-                   download_bytes=raw.get("download_bytes"), open_wall_ms=raw.get("open_wall_ms"),
+                   download_bytes=raw.get("download_bytes"), library_bytes=raw.get("library_bytes"),
+                   open_wall_ms=raw.get("open_wall_ms"),
                    cold_start_details=dict(raw.get("cold_start_details") or {}), warmup=raw.get("warmup"),
                    repeats=raw.get("repeats"), describe=dict(raw.get("describe") or {}),
                    records=tuple(records), repeat_records=tuple(repeats), truth=truth)
