@@ -40,10 +40,10 @@ def served_bytes(path: Path) -> int:
     return len(gzip.compress(data, compresslevel=6, mtime=0)) if path.suffix in (".js", ".json", ".html") else len(data)
 
 
-def library(row: str, facts: dict, details: dict) -> tuple[int, float | None]:
+def library(row: str, facts: dict, details: dict, summary: dict) -> tuple[int, float | None]:
     """(bytes, ms) of the row's library."""
     if row.startswith("ortweb"):
-        return int(details.get("library_bytes") or 0), details.get("library_ms")
+        return int(summary.get("library_bytes") or 0), summary["cold_start_ms"].get("library")
     backend = facts.get("tfjs_backend", "wasm")
     size = sum(served_bytes(TFJS_NODE / name) for name in TFJS_FILES[backend])
     return size, (details.get("page_load_ms") or 0) + (details.get("tfjs_backend_init_ms") or 0)
@@ -58,7 +58,7 @@ def table(run: dict) -> list[str]:
             lines.append(f"| {row} | failed: {summary.get('error')} |" + " |" * 10)
             continue
         facts, details, cold = summary.get("describe") or {}, summary.get("cold_start_details") or {}, summary["cold_start_ms"]
-        lib_bytes, lib_ms = library(row, facts, details)
+        lib_bytes, lib_ms = library(row, facts, details, summary)
         page_ms = details.get("page_load_ms") if row.startswith("ortweb") else 0
         first_visit = (page_ms or 0) + (lib_ms or 0) + cold["download"] + cold["init"] + (cold["first_inference"] or 0)
         runtime = "ONNX Runtime Web" if row.startswith("ortweb") else "TF.js"

@@ -8,7 +8,7 @@ backend's ``to_digits``. One row per execution provider (``--ortweb-ep wasm,webg
 each row loads only the bundle a page would ship for it (``ort.wasm.min.js`` and its wasm
 runtime, ``ort.webgl.min.js``, ``ort.webgpu.min.js`` and its asyncify runtime).
 
-- Cold start: ``library_ms`` / ``library_bytes`` (bundle + wasm runtime) in the details;
+- Cold start: ``library`` = the bundle and its wasm runtime (Resource Timing bytes);
   ``download`` = model.onnx; ``init`` = ``InferenceSession.create`` (compiling the wasm runtime,
   which comes from the HTTP cache, and building the graph); the runner measures the first
   inference.
@@ -147,11 +147,10 @@ class OrtWebBackend(PageBackend):
         self.model_info = page.call("loadModel", {"url": f"/model/{ONNX_FILE}"}, LOAD_TIMEOUT_S)
         library = self.setup_info.get("libraryTiming") or {}
         timing = self.model_info.get("resourceTiming") or {}
-        details = {"library_ms": round(self.setup_info["libraryMs"], 3), "library_bytes": library.get("transferBytes"),
-                   "library_files": self.setup_info["files"], "runtime_refetched_bytes":
-                   self.model_info["runtimeRefetchedBytes"], "resource_timing_ms": timing.get("ms"),
-                   "resource_timing_transfer_bytes": timing.get("transferBytes")}
-        return ColdStart(download_ms=self.model_info["downloadMs"],
+        details = {"library_files": self.setup_info["files"],
+                   "runtime_refetched_bytes": self.model_info["runtimeRefetchedBytes"]}
+        return ColdStart(library_ms=self.setup_info["libraryMs"], library_bytes=int(library.get("transferBytes") or 0),
+                         download_ms=self.model_info["downloadMs"],
                          download_bytes=int(timing.get("transferBytes") or self.model_info["downloadBytes"]),
                          init_ms=self.model_info["initMs"], details=details)
 

@@ -5,11 +5,11 @@ server: ``tesseract.js`` (the page's library and the worker script), ``tesseract
 wasm build, the variant the library would pick: relaxed-SIMD, SIMD or plain, LSTM only) and
 ``@tesseract.js-data/eng`` (``4.0.0_best_int``, the traineddata Tesseract.js uses for LSTM).
 
-- Cold start: the page's library (``tesseract.min.js``) loads with the page (``library_*`` in
-  the details); ``download`` = the page fetching the worker script, the wasm core and the
-  traineddata (Resource Timing bytes); ``init`` = starting the worker from those bytes
-  (compiling the wasm, unpacking the traineddata, Tesseract's ``Init``) and setting psm and
-  whitelist. The worker is created with ``cacheMethod: 'none'``: every row is a first visit.
+- Cold start: ``library`` = the page's ``tesseract.min.js`` (loaded with the page), the worker
+  script and the wasm core; ``download`` = the traineddata (the model); bytes are Resource
+  Timing's transfer sizes. ``init`` = starting the worker from those bytes (compiling the wasm,
+  unpacking the traineddata, Tesseract's ``Init``) and setting psm and whitelist. The worker is
+  created with ``cacheMethod: 'none'``: every row is a first visit.
 - Photos: the page receives each photo's encoded file, upscales photos lower than
   ``--tesseractjs-min-height`` on a canvas (as a page would), and hands the image to the worker,
   which decodes it. Latency is the page's ``performance.now()`` from the encoded bytes in page
@@ -124,14 +124,9 @@ class TesseractJsBackend(PageBackend):
                                     "oem": LSTM_ONLY, "psm": self.options.psm, "whitelist": whitelist},
                            LOAD_TIMEOUT_S)
         self.loaded = loaded
-        timing = loaded.get("resourceTiming") or {}
-        library = loaded.get("library") or {}
-        details = {"library_ms": library.get("ms"), "library_bytes": library.get("transferBytes"),
-                   "body_bytes": loaded["parts"], "core": loaded["core"],
-                   "resource_timing_ms": timing.get("ms"), "resource_timing_transfer_bytes": timing.get("transferBytes")}
-        return ColdStart(download_ms=loaded["downloadMs"],
-                         download_bytes=int(timing.get("transferBytes") or loaded["downloadBytes"]),
-                         init_ms=loaded["initMs"], details=details)
+        return ColdStart(library_ms=loaded["libraryMs"], library_bytes=int(loaded["libraryBytes"]),
+                         download_ms=loaded["downloadMs"], download_bytes=int(loaded["downloadBytes"]),
+                         init_ms=loaded["initMs"], details={"body_bytes": loaded["parts"], "core": loaded["core"]})
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         names = [f"{i}-{p.photo.image.replace('/', '_')}" for i, p in enumerate(photos)]
@@ -143,7 +138,7 @@ class TesseractJsBackend(PageBackend):
         if raw.get("error"):
             return Recognition.failed(f"tesseract.js: {first_line(raw['error'])}")
         digits = symbol_digits(raw["symbols"], raw["scaleX"], raw["scaleY"], self.options.min_score)
-        return Recognition(digits, raw["text"].strip(), raw["latencyMs"],
+        return Recognition(digits, raw["text"].strip(), raw["latencyMs"], end_to_end_ms=raw["latencyMs"],
                            details={"prepare_ms": round(raw["prepareMs"], 4),
                                     "recognize_ms": round(raw["recognizeMs"], 4)})
 

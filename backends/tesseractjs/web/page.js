@@ -3,9 +3,9 @@
  * through executeAsyncScript; every call resolves to {ok: true, value} or {ok: false, error}, never
  * rejects. All timings are performance.now() inside the page.
  *
- * load() downloads the worker script, the wasm core and the traineddata itself (the download part of
- * cold start, in the order the worker would fetch them), then starts the Tesseract.js worker from
- * those bytes (blob: URLs), so the worker's start-up (the init part) fetches nothing.
+ * load() fetches the worker script and the wasm core (with the page's tesseract.min.js: the library
+ * part of cold start), then the traineddata (the download part), in the order the worker would, and
+ * starts the Tesseract.js worker from those bytes (blob: URLs), so its start-up (init) fetches nothing.
  */
 "use strict";
 
@@ -51,15 +51,17 @@ async function load({libraryPath, workerUrl, coreDir, langUrl, oem, psm, whiteli
     await state.worker.terminate();
     state.worker = null;
   }
-  const library = resourceTiming([libraryPath]);
+  const page = resourceTiming([libraryPath]);
   const core = await coreFile();
   performance.clearResourceTimings();
   const start = performance.now();
   const workerBytes = await fetchBytes(workerUrl, "worker script");
   const coreBytes = await fetchBytes(coreDir + core, "wasm core");
+  const libraryFetched = performance.now();
+  const libraryTiming = resourceTiming([workerUrl, coreDir]);
   const langBytes = await fetchBytes(langUrl, "traineddata");
   const downloaded = performance.now();
-  const downloadTiming = resourceTiming([workerUrl, coreDir, langUrl]);
+  const downloadTiming = resourceTiming([langUrl]);
   let workerError = null;
   const worker = await Tesseract.createWorker("eng", oem, {
     workerPath: blobUrl(workerBytes, "text/javascript"),
@@ -74,13 +76,13 @@ async function load({libraryPath, workerUrl, coreDir, langUrl, oem, psm, whiteli
   await worker.setParameters({tessedit_pageseg_mode: String(psm), tessedit_char_whitelist: whitelist});
   state.worker = worker;
   return {
-    downloadMs: downloaded - start,
+    libraryMs: (page ? page.ms : 0) + (libraryFetched - start),
+    libraryBytes: (page ? page.transferBytes : 0) + (libraryTiming ? libraryTiming.transferBytes : 0),
+    downloadMs: downloaded - libraryFetched,
+    downloadBytes: downloadTiming ? downloadTiming.transferBytes : langBytes.byteLength,
     initMs: performance.now() - downloaded,
-    downloadBytes: workerBytes.byteLength + coreBytes.byteLength + langBytes.byteLength,
     parts: {worker: workerBytes.byteLength, core: coreBytes.byteLength, traineddata: langBytes.byteLength},
     core,
-    resourceTiming: downloadTiming,
-    library,
     userAgent: navigator.userAgent,
     crossOriginIsolated: self.crossOriginIsolated === true,
   };
