@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bench.errors import ConversionError, UsageError, first_line
-from bench.saved_model import METADATA, fingerprint as saved_model_fingerprint, is_saved_model
+from bench.saved_model import METADATA, converted_dir, fingerprint as saved_model_fingerprint, is_saved_model
 
 ONNX_FILE = "model.onnx"
 CONVERSION_FILE = "conversion.json"
@@ -44,9 +44,7 @@ class OnnxModel:
 
 def onnx_dir(saved_model: Path) -> Path:
     """The folder that holds a SavedModel's ONNX model."""
-    saved_model = Path(saved_model)
-    base = saved_model.parent if saved_model.name == "saved_model" else saved_model
-    return base / "onnx"
+    return converted_dir(saved_model, "onnx")
 
 
 def conversion_record(saved_model: Path) -> dict:

@@ -86,10 +86,25 @@ def test_symbols_are_scaled_back_and_filtered():
 
 
 def test_missing_npm_packages_name_the_install_step(monkeypatch, tmp_path: Path):
-    import backends.tesseractjs.backend as module
-
-    monkeypatch.setattr(module, "REQUIRED_FILES", (tmp_path / "nothing" / "worker.min.js",))
+    monkeypatch.setattr(TesseractJsBackend, "required_files", (tmp_path / "nothing" / "worker.min.js",))
     reason = TesseractJsBackend.unavailable_reason(TesseractJsOptions())
     if reason and "npm" not in reason:
         pytest.skip(f"the browser is missing first: {reason}")
     assert "npm ci" in reason and "worker.min.js" in reason
+
+
+@needs_page
+def test_a_killed_browser_fails_its_batch_and_the_next_runs_in_a_new_one():
+    from backends.tfjs.browser import stop_processes
+
+    backend = TesseractJsBackend(TesseractJsOptions(max_restarts=1))
+    backend.open()
+    rgb, _ = rendered_line("36", 40)
+    try:
+        stop_processes(backend.page.browser.browser_processes())
+        lost = backend.recognize([loaded_photo(rgb)])[0]
+        after = backend.recognize([loaded_photo(rgb)])[0]
+    finally:
+        backend.close()
+    assert lost.error and "browser" in lost.error
+    assert [d.label for d in after.digits] == [3, 6] and backend.restarts == 1

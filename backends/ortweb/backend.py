@@ -29,7 +29,7 @@ import numpy as np
 from backends.tfjs.backend import to_digits
 from backends.tfjs.options import DEFAULT_MIN_SCORE, LOCAL_CHROMIUM
 from backends.tfjs.server import PageServer
-from backends.webpage import LOAD_TIMEOUT_S, PageBackend, WebPage, browser_problem
+from backends.webpage import LOAD_TIMEOUT_S, PageBackend, WebPage
 from bench.errors import BackendUnavailable, first_line
 from bench.metrics import read_number
 from bench.onnx_convert import ONNX_FILE, conversion_record, convert_to_onnx, converter_missing, is_current, onnx_dir
@@ -43,11 +43,6 @@ ORT_DIST = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
 EXECUTION_PROVIDERS = ("wasm", "webgl", "webgpu")
 REQUIRED_FILES = (ORT_DIST / "ort.wasm.min.js", ORT_DIST / "ort-wasm-simd-threaded.wasm",
                   ORT_DIST / "ort-wasm-simd-threaded.mjs", ORT_DIST / "ort.webgl.min.js")
-
-
-def missing_page_files() -> list[Path]:
-    """Files the page needs that set-up has not installed (``npm ci`` in ``backends/ortweb/web``)."""
-    return [p for p in REQUIRED_FILES if not p.is_file()]
 
 
 def ort_version() -> str | None:
@@ -101,6 +96,8 @@ class OrtWebBackend(PageBackend):
     packages = ("selenium", "tf2onnx", "onnx")
     page_path = "/ortweb/index.html"
     flag_prefix = "--ortweb"
+    web_dir = WEB_DIR
+    required_files = REQUIRED_FILES
 
     def __init__(self, options: Any = None, row: str | None = None) -> None:
         super().__init__(options, row)
@@ -114,13 +111,7 @@ class OrtWebBackend(PageBackend):
 
     @classmethod
     def unavailable_reason(cls, options: OrtWebOptions) -> str | None:
-        problem = browser_problem(options.chromium, options.chromedriver, cls.flag_prefix)
-        if problem:
-            return problem
-        missing = missing_page_files()
-        if missing:
-            return f"onnxruntime-web missing ({missing[0].name}): run `npm ci` in {WEB_DIR} (or `make setup`)"
-        return model_problem(Path(options.model))
+        return cls.page_problem(options) or model_problem(Path(options.model))
 
     @classmethod
     def rows(cls, options: OrtWebOptions) -> list[tuple[str, Any]]:
@@ -138,8 +129,7 @@ class OrtWebBackend(PageBackend):
             self.min_score = self.options.min_score
         elif isinstance(threshold, (int, float)):
             self.min_score = float(threshold)
-        return PageServer(folder, isolated=self.options.wasm_threads,
-                          folders={"/ortweb/": WEB_DIR, "/ort/": ORT_DIST})
+        return self.page_server(folder, {"/ortweb/": WEB_DIR, "/ort/": ORT_DIST}, isolated=self.options.wasm_threads)
 
     def load(self, page: WebPage) -> ColdStart:
         threads = 0 if self.options.wasm_threads else 1

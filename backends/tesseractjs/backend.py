@@ -27,7 +27,7 @@ from typing import Any
 
 from backends.tfjs.options import LOCAL_CHROMIUM
 from backends.tfjs.server import PageServer
-from backends.webpage import LOAD_TIMEOUT_S, PageBackend, WebPage, browser_problem
+from backends.webpage import LOAD_TIMEOUT_S, PageBackend, WebPage
 from bench.errors import first_line
 from bench.options import option
 from bench.photos import LoadedPhoto
@@ -46,11 +46,6 @@ REQUIRED_FILES = (LIBRARY_DIST / "tesseract.min.js", LIBRARY_DIST / "worker.min.
 ROUTES = {"/tesseractjs/": WEB_DIR, "/tesseract.js/": LIBRARY_DIST, "/tesseract-core/": CORE_DIR,
           "/wasm-feature-detect/": FEATURE_DETECT}
 LSTM_ONLY = 1
-
-
-def missing_page_files() -> list[Path]:
-    """Files the page needs that set-up has not installed (``npm ci`` in ``backends/tesseractjs/web``)."""
-    return [p for p in REQUIRED_FILES if not p.is_file()]
 
 
 def package_version(name: str) -> str | None:
@@ -98,6 +93,8 @@ class TesseractJsBackend(PageBackend):
     packages = ("selenium",)
     page_path = "/tesseractjs/index.html"
     flag_prefix = "--tesseractjs"
+    web_dir = WEB_DIR
+    required_files = REQUIRED_FILES
 
     def __init__(self, options: Any = None, row: str | None = None) -> None:
         super().__init__(options, row)
@@ -106,16 +103,10 @@ class TesseractJsBackend(PageBackend):
 
     @classmethod
     def unavailable_reason(cls, options: TesseractJsOptions) -> str | None:
-        problem = browser_problem(options.chromium, options.chromedriver, cls.flag_prefix)
-        if problem:
-            return problem
-        missing = missing_page_files()
-        if missing:
-            return f"Tesseract.js npm packages missing ({missing[0].name}): run `npm ci` in {WEB_DIR} (or `make setup`)"
-        return None
+        return cls.page_problem(options)
 
     def serve(self) -> PageServer:
-        return PageServer(TRAINEDDATA_DIR, folders=ROUTES)
+        return self.page_server(TRAINEDDATA_DIR, ROUTES)
 
     def load(self, page: WebPage) -> ColdStart:
         whitelist = "0123456789" if self.options.whitelist else ""

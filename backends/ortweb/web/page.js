@@ -1,7 +1,6 @@
 /*
- * The page side of digitbench's ortweb backend: the detector (ONNX) on ONNX Runtime Web. WebDriver
- * calls window.digitbench.call(name, args) through executeAsyncScript; every call resolves to
- * {ok: true, value} or {ok: false, error}, never rejects. All timings are performance.now() here.
+ * The page side of digitbench's ortweb backend: the detector (ONNX) on ONNX Runtime Web (its calls
+ * served by common.js's servePageApi). All timings are performance.now() here.
  *
  * setup() loads the bundle a page would ship for one execution provider and fetches that bundle's
  * wasm runtime (the library part of cold start); ONNX Runtime's own request for the runtime then
@@ -21,17 +20,6 @@ const OUTPUT_KEYS = ["detection_boxes", "detection_scores", "detection_classes",
 
 const state = {session: null, ep: null, input: null, inputName: null, ortBase: null};
 
-async function fetchOrFail(url, what) {
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (err) {
-    throw new Error(`${what}: request failed (${err.message})`);
-  }
-  if (!response.ok) throw new Error(`${what} ${url}: HTTP ${response.status} ${response.statusText}`);
-  return response.arrayBuffer();
-}
-
 function loadScript(url) {
   return new Promise((resolve, reject) => {
     const script = document.createElement("script");
@@ -40,20 +28,6 @@ function loadScript(url) {
     script.onerror = () => reject(new Error(`library ${url} did not load`));
     document.head.appendChild(script);
   });
-}
-
-function timingOf(entries) {
-  if (!entries.length) return null;
-  return {
-    entries: entries.length,
-    ms: Math.max(...entries.map((e) => e.responseEnd)) - Math.min(...entries.map((e) => e.startTime)),
-    transferBytes: entries.reduce((s, e) => s + e.transferSize, 0),
-    bodyBytes: entries.reduce((s, e) => s + e.encodedBodySize, 0),
-  };
-}
-
-function resourceTiming(prefix) {
-  return timingOf(performance.getEntriesByType("resource").filter((e) => e.name.includes(prefix)));
 }
 
 function webglRenderer() {
@@ -76,14 +50,14 @@ async function setup({ep, ortBase, threads}) {
   performance.clearResourceTimings();
   const start = performance.now();
   await loadScript(ortBase + bundle.script);
-  for (const file of bundle.runtime) await fetchOrFail(ortBase + file, "ONNX Runtime wasm runtime");
+  for (const file of bundle.runtime) await fetchBytes(ortBase + file, "ONNX Runtime wasm runtime");
   const libraryMs = performance.now() - start;
   ort.env.wasm.wasmPaths = ortBase;
   ort.env.wasm.numThreads = threads;
   ort.env.wasm.proxy = false;
   state.ep = ep;
   state.ortBase = ortBase;
-  return {libraryMs, libraryTiming: resourceTiming(ortBase), files: [bundle.script, ...bundle.runtime],
+  return {libraryMs, libraryTiming: resourceTiming([ortBase]), files: [bundle.script, ...bundle.runtime],
           webglRenderer: ep === "webgl" ? webglRenderer() : null,
           ortVersion: ort.env.versions ? ort.env.versions.web : null, userAgent: navigator.userAgent,
           crossOriginIsolated: self.crossOriginIsolated === true, threads};
@@ -95,9 +69,9 @@ async function loadModel({url}) {
     state.session = null;
   }
   const start = performance.now();
-  const bytes = new Uint8Array(await fetchOrFail(url, "model"));
+  const bytes = new Uint8Array(await fetchBytes(url, "model"));
   const downloaded = performance.now();
-  const download = resourceTiming(url);
+  const download = resourceTiming([url]);
   const before = performance.getEntriesByType("resource").length;
   const session = await ort.InferenceSession.create(bytes, {executionProviders: [state.ep],
                                                             graphOptimizationLevel: "all"});
@@ -116,7 +90,7 @@ async function loadModel({url}) {
 }
 
 async function fetchPhoto({url, width, height}) {
-  const buffer = await fetchOrFail(url, `photo ${url}`);
+  const buffer = await fetchBytes(url, `photo ${url}`);
   if (buffer.byteLength !== width * height * 3) {
     throw new Error(`photo ${url}: ${buffer.byteLength} bytes, expected ${width}x${height}x3`);
   }
@@ -139,27 +113,7 @@ async function recognizeOne(photo, H, W) {
 
 async function recognize({photos, height, width}) {
   if (!state.session) throw new Error("no model loaded");
-  const results = [];
-  for (const photo of photos) {
-    try {
-      results.push(await recognizeOne(photo, height, width));
-    } catch (err) {
-      results.push({error: err && err.message ? err.message : String(err)});
-    }
-  }
-  return results;
+  return eachPhoto(photos, (photo) => recognizeOne(photo, height, width));
 }
 
-const api = {setup, loadModel, recognize};
-
-window.digitbench = {
-  ready: true,
-  async call(name, args) {
-    try {
-      if (!api[name]) throw new Error(`unknown page call ${name}`);
-      return {ok: true, value: await api[name](args || {})};
-    } catch (err) {
-      return {ok: false, error: err && err.message ? err.message : String(err)};
-    }
-  },
-};
+servePageApi({setup, loadModel, recognize});

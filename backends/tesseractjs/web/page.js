@@ -1,7 +1,6 @@
 /*
- * The page side of digitbench's tesseractjs backend. WebDriver calls window.digitbench.call(name, args)
- * through executeAsyncScript; every call resolves to {ok: true, value} or {ok: false, error}, never
- * rejects. All timings are performance.now() inside the page.
+ * The page side of digitbench's tesseractjs backend (its calls served by common.js's
+ * servePageApi). All timings are performance.now() inside the page.
  *
  * load() fetches the worker script and the wasm core (with the page's tesseract.min.js: the library
  * part of cold start), then the traineddata (the download part), in the order the worker would, and
@@ -10,29 +9,6 @@
 "use strict";
 
 const state = {worker: null};
-
-async function fetchBytes(url, what) {
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (err) {
-    throw new Error(`${what}: request failed (${err.message})`);
-  }
-  if (!response.ok) throw new Error(`${what} ${url}: HTTP ${response.status} ${response.statusText}`);
-  return response.arrayBuffer();
-}
-
-function resourceTiming(paths) {
-  const entries = performance.getEntriesByType("resource").filter((e) => paths.some((p) => e.name.includes(p)));
-  if (!entries.length) return null;
-  return {
-    entries: entries.length,
-    ms: Math.max(...entries.map((e) => e.responseEnd)) - Math.min(...entries.map((e) => e.startTime)),
-    transferBytes: entries.reduce((s, e) => s + e.transferSize, 0),
-    bodyBytes: entries.reduce((s, e) => s + e.encodedBodySize, 0),
-    decodedBytes: entries.reduce((s, e) => s + e.decodedBodySize, 0),
-  };
-}
 
 async function coreFile() {
   // The rule of tesseract.js's own getCore.js for an LSTM-only worker.
@@ -135,27 +111,7 @@ async function recognizeOne(photo, minHeight) {
 
 async function recognize({photos, minHeight}) {
   if (!state.worker) throw new Error("no Tesseract.js worker loaded");
-  const results = [];
-  for (const photo of photos) {
-    try {
-      results.push(await recognizeOne(photo, minHeight));
-    } catch (err) {
-      results.push({error: err && err.message ? err.message : String(err)});
-    }
-  }
-  return results;
+  return eachPhoto(photos, (photo) => recognizeOne(photo, minHeight));
 }
 
-const api = {load, recognize};
-
-window.digitbench = {
-  ready: true,
-  async call(name, args) {
-    try {
-      if (!api[name]) throw new Error(`unknown page call ${name}`);
-      return {ok: true, value: await api[name](args || {})};
-    } catch (err) {
-      return {ok: false, error: err && err.message ? err.message : String(err)};
-    }
-  },
-};
+servePageApi({load, recognize});

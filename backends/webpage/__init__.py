@@ -29,6 +29,8 @@ from bench.results.records import ColdStart, Recognition
 NAVIGATION_MS = ("const n = performance.getEntriesByType('navigation')[0];"
                  "return n ? n.loadEventEnd - n.startTime : null;")
 
+COMMON_DIR = Path(__file__).resolve().parent / "web"
+"""``common.js``, what the peers' pages share, served under ``/common/``."""
 LOAD_TIMEOUT_S = 120.0
 """For the page and its libraries and model, loaded from the local server."""
 
@@ -112,12 +114,32 @@ class PageBackend(Backend):
 
     page_path: ClassVar[str] = "/"
     flag_prefix: ClassVar[str] = ""
+    web_dir: ClassVar[Path] = COMMON_DIR
+    """The page's folder, where ``npm ci`` installs its packages."""
+    required_files: ClassVar[tuple[Path, ...]] = ()
+    """Files from those packages without which the page cannot run."""
 
     def __init__(self, options: Any = None, row: str | None = None) -> None:
         super().__init__(options, row)
         self.server: PageServer | None = None
         self.page: WebPage | None = None
         self.restarts = 0
+
+    @classmethod
+    def page_problem(cls, options: Any) -> str | None:
+        """Why the browser or the page's packages are not there, with the fix; ``None`` when they are."""
+        problem = browser_problem(options.chromium, options.chromedriver, cls.flag_prefix)
+        if problem:
+            return problem
+        missing = [p for p in cls.required_files if not p.is_file()]
+        if missing:
+            return f"npm packages of the {cls.name} page missing ({missing[0].name}): run `npm ci` in {cls.web_dir} " \
+                   "(or `make setup`)"
+        return None
+
+    def page_server(self, model_folder: Path, folders: dict[str, Path], isolated: bool = False) -> PageServer:
+        """A page server for ``folders`` and ``common.js``, serving ``model_folder`` under ``/model/``."""
+        return PageServer(model_folder, isolated=isolated, folders={"/common/": COMMON_DIR, **folders})
 
     @abc.abstractmethod
     def serve(self) -> PageServer:
