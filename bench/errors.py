@@ -18,8 +18,13 @@ naming what to fix.
         │   └── RequestFailed       a service request failed for good, after any retries
         ├── EngineGone              it died or lost its session
         └── EngineHung              it did not answer within its timeout
+
+    KeyboardInterrupt
+    └── RunInterrupted              Ctrl-C or SIGTERM stopped a run; it carries what was measured (exit 130)
 """
 from __future__ import annotations
+
+from typing import Any
 
 
 def first_line(error: object, default: str = "unknown error") -> str:
@@ -99,3 +104,12 @@ class EngineGone(EngineFault):
 
 class EngineHung(EngineFault):
     """The engine did not answer within its timeout."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a run; ``run`` is the :class:`bench.results.run.Run` as written
+    (status ``interrupted``)."""
+
+    def __init__(self, run: Any) -> None:
+        super().__init__("interrupted")
+        self.run = run

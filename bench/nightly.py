@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.compare import NotComparable, Thresholds, compare_runs, history_values, like_with_like
 from bench.dataset import load_dataset
+from bench.errors import RunInterrupted
 from bench.history import HistoryStore, resolve_store_path
 from bench.nightly_report import NightlyResult, PastRun, write_nightly_report
 from bench.results.run import Run
@@ -52,7 +53,12 @@ def run_nightly(config: Config, suite_name: str | None = None, *, store_path: st
     day = day or Date.today().isoformat()
     folder = report_folder(reports_dir, day, suite, config)
     dataset = load_dataset(suite.dataset)
-    run = run_benchmark(suite.run_config(default_out(folder / "runs")), observer, dataset=dataset)
+    try:
+        run = run_benchmark(suite.run_config(default_out(folder / "runs")), observer, dataset=dataset)
+    except RunInterrupted as interrupted:
+        with HistoryStore(resolve_store_path(store_path)) as store:
+            store.append(interrupted.run, suite=suite.name)
+        raise
     machine = run.environment.machine_id
     with HistoryStore(resolve_store_path(store_path)) as store:
         run = run.stored_as(store.append(run, suite=suite.name))

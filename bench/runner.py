@@ -19,7 +19,7 @@ from bench.backend import Backend
 from bench.clock import ms_since
 from bench.dataset import Dataset, load_dataset
 from bench.environment import PACKAGES, describe_environment
-from bench.errors import BackendUnavailable, BenchError, PhotoError, UsageError, first_line
+from bench.errors import BackendUnavailable, BenchError, PhotoError, RunInterrupted, UsageError, first_line
 from bench.options import build_options
 from bench.photos import MAX_MEGAPIXELS, LoadedPhoto, Photo
 from bench.registry import declared_packages, lookup, registered
@@ -29,6 +29,10 @@ from bench.results.metadata import RunOptions
 from bench.results.records import Recognition
 from bench.results.run import (COMPLETE, FAILED, INTERRUPTED, RUNNING, ColdStartFigures, PhotoRecord, RepeatRecord,
                                RowResult, Run, TruthRecord)
+
+
+DEFAULT_MAX_ERROR_RATE = 0.5
+"""A row whose photos fail more often than this did not do what was asked: the row and the run fail."""
 
 
 @dataclass(frozen=True)
@@ -46,12 +50,13 @@ class RunConfig:
     max_consecutive_failures: int = 25
     reports_dir: Path = Path("reports")
     label: str | None = None
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
 
     def options(self) -> RunOptions:
         """The run-wide options as ``run.json`` records them."""
         return RunOptions(backends=tuple(self.backends) if self.backends else None, dataset=self.dataset,
                           limit=self.limit, warmup=self.warmup, repeats=self.repeats,
-                          max_megapixels=self.max_megapixels, label=self.label)
+                          max_megapixels=self.max_megapixels, label=self.label, max_error_rate=self.max_error_rate)
 
 
 @dataclass(frozen=True)
@@ -160,13 +165,14 @@ class Runner:
         self.writer = writer
         self.observer = observer or SilentObserver()
         self.truth = {p.image: TruthRecord(p.image, p.label, tuple(p.truth)) for p in dataset.photos}
-        self.run = Run(run_id=writer.out.name, status=RUNNING, started=_now(), finished=None,
+        self.run = Run(run_id=uuid.uuid4().hex, status=RUNNING, started=_now(), finished=None,
                        options=config.options(), dataset=dataset.info(),
                        environment=describe_environment(tuple(dict.fromkeys(PACKAGES + declared_packages()))),
                        skipped=dict(plan.skipped), truth=self.truth, folder=writer.out)
 
     def execute(self) -> Run:
-        """Run every row; on Ctrl-C mark the run interrupted, keep what was written, re-raise."""
+        """Run every row; the run is complete only when every row is. On Ctrl-C or SIGTERM mark the
+        run interrupted, keep what was written, and raise :class:`bench.errors.RunInterrupted`."""
         for record in self.truth.values():
             self.writer.truth(record)
         for problem in self.dataset.problems:
@@ -180,11 +186,11 @@ class Runner:
                 self.writer.write_run(self.run)
         except KeyboardInterrupt:
             self._finish(INTERRUPTED)
-            raise
+            raise RunInterrupted(self.run) from None
         except BaseException:
             self._finish(FAILED)
             raise
-        self._finish(COMPLETE)
+        self._finish(COMPLETE if all(row.status == COMPLETE for row in self.run.rows.values()) else FAILED)
         return self.run
 
     def _finish(self, status: str) -> None:
@@ -270,7 +276,7 @@ class Runner:
                         extra = RepeatRecord.of(record, repeat)
                         self.writer.repeat(extra)
                         repeats.append(extra)
-            status = COMPLETE
+            status, error = self._judged(records)
         except KeyboardInterrupt:
             status = INTERRUPTED
             raise
@@ -285,6 +291,14 @@ class Runner:
             self.run = self.run.with_row(result)
             if status != RUNNING:
                 self.observer.row_finished(row, result)
+
+    def _judged(self, records: list[PhotoRecord]) -> tuple[str, str | None]:
+        """A measured row is complete unless its photos failed more often than ``max_error_rate``."""
+        failed = [r for r in records if r.failed]
+        if records and len(failed) / len(records) > self.config.max_error_rate:
+            return FAILED, (f"{len(failed)} of {len(records)} photos failed, over --max-error-rate "
+                            f"{self.config.max_error_rate:g}; first: {failed[0].error}")
+        return COMPLETE, None
 
     def _measured_pass(self, backend: Backend, row: str) -> Iterator[PhotoRecord]:
         """One pass over every photo, batch by batch; a row that keeps failing stops calling the backend."""

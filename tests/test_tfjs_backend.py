@@ -326,8 +326,9 @@ def test_texture_limit_fails_photos_with_tfjs_message_and_the_run_goes_on(tiny_m
                                                  "max_texture_size": "64"}})
     run = run_benchmark(config).to_json()
     webgl, wasm = run["backends"]["tfjs-webgl-none"], run["backends"]["tfjs-wasm-none"]
-    assert webgl["status"] == "complete" and webgl["errors"] == webgl["images"] == 3
-    assert wasm["status"] == "complete" and wasm["errors"] == 0
+    assert webgl["status"] == "failed" and webgl["errors"] == webgl["images"] == 3
+    assert "3 of 3 photos failed, over --max-error-rate" in webgl["error"]
+    assert wasm["status"] == "complete" and wasm["errors"] == 0 and run["status"] == "failed"
     records = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
     for record in records:
         if record["backend"] == "tfjs-webgl-none":

@@ -8,9 +8,14 @@ from typing import Any
 
 from bench.commands.backend_flags import BackendFlags, add_backend_flags
 from bench.commands.history import add_store_argument
-from bench.errors import UsageError
+from bench.errors import RunInterrupted, UsageError
 from bench.photos import MAX_MEGAPIXELS
-from bench.results.run import FAILED, PhotoRecord, RowResult
+from bench.results.run import FAILED, PhotoRecord, RowResult, Run
+from bench.runner import DEFAULT_MAX_ERROR_RATE
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+"""Exit codes of every command that runs a benchmark: all rows ran; a row could not run or failed too
+many photos (``--max-error-rate``); a usage error found before any work; interrupted (Ctrl-C, SIGTERM)."""
 
 
 def _positive_int(text: str) -> int:
@@ -20,6 +25,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _share_of_photos(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1 (a share of the photos)")
     return value
 
 
@@ -37,6 +52,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> BackendFlags:
     parser.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS,
                         help=f"refuse photos larger than this (default {MAX_MEGAPIXELS:g})")
     parser.add_argument("--label", help="a free-text label stored with the run")
+    parser.add_argument("--max-error-rate", type=_share_of_photos, default=DEFAULT_MAX_ERROR_RATE,
+                        help="a row whose photos fail more often than this share fails, and so does the run "
+                             f"(exit 1; default {DEFAULT_MAX_ERROR_RATE:g}; 0 = any failed photo)")
     return add_backend_flags(parser)
 
 
@@ -53,7 +71,7 @@ def config_from_args(args: argparse.Namespace, flags: BackendFlags, out: Path | 
         raise UsageError("--repeats: must be 1 or more")
     return RunConfig(backends=backends, dataset=args.dataset, limit=args.limit, out=out,
                      warmup=args.warmup, repeats=args.repeats, backend_options=flags.values(args),
-                     max_megapixels=args.max_megapixels, label=args.label)
+                     max_megapixels=args.max_megapixels, label=args.label, max_error_rate=args.max_error_rate)
 
 
 class RichObserver:
@@ -106,17 +124,30 @@ def handle_run(args: argparse.Namespace) -> int:
     try:
         with RichObserver(console) as observer:
             run = run_benchmark(config, observer)
-    except KeyboardInterrupt:
+    except RunInterrupted as interrupted:
         console.print(f"[yellow]interrupted:[/yellow] what was measured is in {config.out} (run.json status "
                       "'interrupted')")
-        return 130
+        if not args.no_store:
+            record(interrupted.run, args.store, console)
+        return EXIT_INTERRUPTED
     console.print(rich_table(run))
     console.print(f"results: {run.folder}/ (run.json, predictions.jsonl, summary.csv, report.md)")
     if not args.no_store:
-        from bench.history import record_run, resolve_store_path
+        record(run, args.store, console)
+    return exit_code(run)
 
-        console.print(f"history: #{record_run(run, args.store)} in {resolve_store_path(args.store)}")
-    return 0 if run.complete else 1
+
+def exit_code(run: Run) -> int:
+    """0 when every row ran (``complete``), 1 when a row could not run or failed too many photos."""
+    return EXIT_OK if run.complete else EXIT_FAILED
+
+
+def record(run: Run, store: str | None, console) -> None:
+    """Record the run in the history and say where."""
+    from bench.history import record_run, resolve_store_path
+
+    console.print(f"history: #{record_run(run, store)} ({run.status}) in {resolve_store_path(store)}",
+                  highlight=False)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench.backend import Backend, SweepAxis
 from bench.commands.history import add_store_argument
-from bench.errors import UsageError
+from bench.errors import RunInterrupted, UsageError
 from bench.registry import lookup, registered
 
 AXIS = "quantization"
@@ -44,7 +44,7 @@ def handle_sweep(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from bench.commands.run import RichObserver, config_from_args
+    from bench.commands.run import EXIT_INTERRUPTED, RichObserver, config_from_args, exit_code, record
     from bench.runner import default_out, run_benchmark
     from bench.sweep import decide, f1_intervals, sweep_table, variants_from_run, write_sweep_report
 
@@ -56,12 +56,15 @@ def handle_sweep(args: argparse.Namespace) -> int:
     config = replace(config, backends=(name,), backend_options=options,
                      out=config.out or default_out(config.reports_dir))
     console = Console()
-    with RichObserver(console) as observer:
-        run = run_benchmark(config, observer)
+    try:
+        with RichObserver(console) as observer:
+            run = run_benchmark(config, observer)
+    except RunInterrupted as interrupted:
+        if not args.no_store:
+            record(interrupted.run, args.store, console)
+        return EXIT_INTERRUPTED
     if not args.no_store:
-        from bench.history import record_run
-
-        record_run(run, args.store)
+        record(run, args.store, console)
     decision = decide(variants_from_run(run, axis), args.max_accuracy_drop, args.accuracy_metric,
                       args.min_relative_accuracy)
     intervals = f1_intervals(run, decision)
@@ -79,7 +82,7 @@ def handle_sweep(args: argparse.Namespace) -> int:
             console.print(f"{row[0]}: {row[-1]}", highlight=False)
     console.print(f"[bold]recommendation:[/bold] {decision.reason}", highlight=False)
     console.print(f"results: {run.folder}/ (sweep.md, sweep.png, run.json)")
-    return 0 if run.complete else 1
+    return exit_code(run)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

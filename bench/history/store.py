@@ -26,6 +26,9 @@ from bench.results.run import PhotoRecord, RepeatRecord, Run, TruthRecord
 DEFAULT_STORE = Path("reports") / "history.sqlite"
 STORE_ENV = "DIGITBENCH_STORE"
 LOCK_WAIT_S = 60.0
+UNIQUE_RUN_IDS = 2
+"""From this run.json schema on, a run's id is unique by itself (a random id, not the folder name):
+it alone says whether a run is already recorded."""
 
 T = TypeVar("T")
 
@@ -153,8 +156,11 @@ class HistoryStore:
 
         def write() -> int:
             with self._transaction() as db:
-                found = db.execute("SELECT id FROM runs WHERE run_id = ? AND started IS ? AND machine_id IS ?",
-                                   key).fetchone()
+                if run.schema_version >= UNIQUE_RUN_IDS:
+                    found = db.execute("SELECT id FROM runs WHERE run_id = ?", key[:1]).fetchone()
+                else:
+                    found = db.execute("SELECT id FROM runs WHERE run_id = ? AND started IS ? AND machine_id IS ?",
+                                       key).fetchone()
                 if found:
                     return int(found[0])
                 cursor = db.execute(
@@ -237,17 +243,27 @@ class HistoryStore:
         return int(found[0]) if found else None
 
     def set_accepted(self, history_id: int, accepted: bool = True) -> None:
-        """Mark a run as an accepted baseline (or withdraw it)."""
+        """Mark a run as an accepted baseline (or withdraw it); a run that did not complete, every row of it,
+        cannot be one."""
         def write() -> None:
             with self._transaction() as db:
-                if db.execute("UPDATE runs SET accepted = ? WHERE id = ?", (int(accepted), history_id)).rowcount == 0:
+                found = db.execute("SELECT status, (SELECT group_concat(row || ' ' || status, ', ') FROM rows"
+                                   " WHERE rows.run = runs.id AND rows.status IS NOT 'complete') FROM runs WHERE id = ?",
+                                   (history_id,)).fetchone()
+                if found is None:
                     raise UsageError(f"history #{history_id}: no such run in {self.path}; see `bench history`")
+                if accepted and (found[0] != "complete" or found[1]):
+                    why = f"it is '{found[0]}'" + (f" (rows: {found[1]})" if found[1] else "")
+                    raise UsageError(f"history #{history_id}: {why}; only a complete run can be a baseline")
+                db.execute("UPDATE runs SET accepted = ? WHERE id = ?", (int(accepted), history_id))
 
         self._retry(write)
 
     def baseline(self, suite: str, machine_id: str, before: int | None = None) -> int | None:
-        """The last accepted, complete run of ``suite`` on ``machine_id`` (older than ``before``)."""
+        """The last accepted run of ``suite`` on ``machine_id`` (older than ``before``) that is complete,
+        every row of it included: a run with a failed row is never a baseline."""
         sql = ("SELECT id FROM runs WHERE suite = ? AND machine_id = ? AND accepted = 1 AND status = 'complete'"
+               " AND NOT EXISTS (SELECT 1 FROM rows WHERE rows.run = runs.id AND rows.status IS NOT 'complete')"
                + (" AND id < ?" if before is not None else "") + " ORDER BY started DESC, id DESC LIMIT 1")
         params: list[Any] = [suite, machine_id] + ([before] if before is not None else [])
         found = self._retry(lambda: self.db.execute(sql, params).fetchone())

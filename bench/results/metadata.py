@@ -17,18 +17,20 @@ class RunOptions:
     repeats: int = 1
     max_megapixels: float = 50.0
     label: str | None = None
+    max_error_rate: float = 0.5
 
     def to_json(self) -> dict[str, Any]:
         return {"backends": list(self.backends) if self.backends else None, "dataset": self.dataset,
                 "limit": self.limit, "warmup": self.warmup, "repeats": self.repeats,
-                "max_megapixels": self.max_megapixels, "label": self.label}
+                "max_megapixels": self.max_megapixels, "label": self.label, "max_error_rate": self.max_error_rate}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> RunOptions:
         backends = raw.get("backends")
         return cls(backends=tuple(backends) if backends else None, dataset=raw.get("dataset"),
                    limit=raw.get("limit"), warmup=int(raw.get("warmup", 3)), repeats=int(raw.get("repeats", 1)),
-                   max_megapixels=float(raw.get("max_megapixels", 50.0)), label=raw.get("label"))
+                   max_megapixels=float(raw.get("max_megapixels", 50.0)), label=raw.get("label"),
+                   max_error_rate=float(raw.get("max_error_rate", 1.0)))
 
 
 @dataclass(frozen=True)
