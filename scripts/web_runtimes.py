@@ -54,10 +54,13 @@ def table(run: dict) -> list[str]:
              "first inference ms | first visit ms | warm p50 ms | warm p90 ms | whole number |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row, summary in run["backends"].items():
+        if not row.startswith(("tfjs", "ortweb")):
+            continue
         if summary.get("status") != "complete":
             lines.append(f"| {row} | failed: {summary.get('error')} |" + " |" * 10)
             continue
-        facts, details, cold = summary.get("describe") or {}, summary.get("cold_start_details") or {}, summary["cold_start_ms"]
+        facts, details = summary.get("describe") or {}, summary.get("cold_start_details") or {}
+        cold = summary["cold_start_ms"]
         lib_bytes, lib_ms = library(row, facts, details, summary)
         page_ms = details.get("page_load_ms") if row.startswith("ortweb") else 0
         first_visit = (page_ms or 0) + (lib_ms or 0) + cold["download"] + cold["init"] + (cold["first_inference"] or 0)
@@ -65,7 +68,8 @@ def table(run: dict) -> list[str]:
         engine = facts.get("execution_provider") or facts.get("tfjs_backend")
         latency = summary.get("latency_ms") or {}
         lines.append(f"| {runtime} {facts.get('onnxruntime_web') or facts.get('tfjs_version') or ''} | {engine} | "
-                     f"{int(summary.get('download_bytes') or 0) / 1e3:,.0f} KB | {lib_bytes / 1e6:.2f} MB | {lib_ms or 0:.0f} | "
+                     f"{int(summary.get('download_bytes') or 0) / 1e3:,.0f} KB | {lib_bytes / 1e6:.2f} MB | "
+                     f"{lib_ms or 0:.0f} | "
                      f"{cold['download']:.0f} | {cold['init']:.0f} | {cold['first_inference'] or 0:.1f} | "
                      f"{first_visit:.0f} | {latency.get('p50', 0):.2f} | {latency.get('p90', 0):.2f} | "
                      f"{summary.get('sequence_accuracy', 0):.1%} |")

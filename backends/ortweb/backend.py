@@ -83,7 +83,8 @@ def model_problem(model: Path) -> str | None:
     missing = converter_missing()
     if missing:
         state = "stale" if (onnx_dir(model) / ONNX_FILE).is_file() else "missing"
-        return f"{onnx_dir(model) / ONNX_FILE} is {state} and cannot be converted here ({missing}); run `bench model onnx {model}`"
+        return (f"{onnx_dir(model) / ONNX_FILE} is {state} and cannot be converted here ({missing}); "
+                f"run `bench model onnx {model}`")
     return None
 
 

@@ -137,7 +137,8 @@ class TesseractJsBackend(PageBackend):
         notes = ["colour photo as it is (the tesseract row's grayscale and auto-invert do not apply)"]
         if self.restarts:
             notes.append(f"browser restarted {self.restarts}x")
-        return {"tesseract.js": package_version("tesseract.js"), "tesseract.js-core": package_version("tesseract.js-core"),
+        return {"tesseract.js": package_version("tesseract.js"),
+                "tesseract.js-core": package_version("tesseract.js-core"),
                 "traineddata": f"@tesseract.js-data/eng@{package_version('@tesseract.js-data/eng')} "
                                f"{TRAINEDDATA_VARIANT}",
                 "core": self.loaded.get("core"), "browser_version": self.page.version if self.page else None,

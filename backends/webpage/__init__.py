@@ -46,7 +46,8 @@ def browser_problem(chromium: str, chromedriver: str, flag_prefix: str) -> str |
     if not Path(chromium).is_file():
         return f"no Chromium at {chromium}: apt-get install chromium (or pass {flag_prefix}-chromium PATH)"
     if not (Path(chromedriver).is_file() or shutil.which(chromedriver)):
-        return f"no chromedriver at {chromedriver}: apt-get install chromium-driver (or pass {flag_prefix}-chromedriver PATH)"
+        return (f"no chromedriver at {chromedriver}: apt-get install chromium-driver "
+                f"(or pass {flag_prefix}-chromedriver PATH)")
     return None
 
 
