@@ -19,7 +19,7 @@ needs_rapidocr = pytest.mark.skipif(importlib.util.find_spec("rapidocr_onnxrunti
 
 @pytest.fixture(scope="module")
 def engine():
-    backend = RapidOcrBackend()
+    backend = RapidOcrBackend(RapidOcrOptions(threads=1))
     backend.open()
     yield backend
     backend.close()
@@ -56,7 +56,7 @@ def test_a_photo_without_text_gives_no_digits_and_no_error(engine):
 @needs_rapidocr
 def test_min_score_drops_digits(engine):
     rgb, _ = rendered_line("36", 30)
-    strict = RapidOcrBackend(RapidOcrOptions(min_score=1.01))
+    strict = RapidOcrBackend(RapidOcrOptions(min_score=1.01, threads=1))
     strict.open()
     try:
         assert strict.recognize([loaded_photo(rgb)])[0].digits == []
@@ -94,11 +94,11 @@ def test_character_boxes_keep_digits_only_and_their_own_scores():
 @needs_rapidocr
 def test_a_run_on_real_photos(svhn_test_dev: Path, tmp_path: Path):
     out = tmp_path / "run"
-    subprocess.run([sys.executable, "-m", "bench.cli", "run", "--backends", "rapidocr", "--dataset",
-                    str(svhn_test_dev), "--limit", "6", "--out", str(out)], cwd=ROOT, check=True,
-                   capture_output=True, text=True)
+    subprocess.run([sys.executable, "-m", "bench.cli", "run", "--backends", "rapidocr", "--rapidocr-threads", "1",
+                    "--dataset", str(svhn_test_dev), "--limit", "4", "--warmup", "1", "--out", str(out)], cwd=ROOT,
+                   check=True, capture_output=True, text=True)
     row = json.loads((out / "run.json").read_text())["backends"]["rapidocr"]
-    assert row["status"] == "complete" and row["errors"] == 0 and row["images"] == 6
+    assert row["status"] == "complete" and row["errors"] == 0 and row["images"] == 4
     assert row["cold_start_ms"]["first_inference"] > 0
     assert row["describe"]["rapidocr-onnxruntime"] == "1.4.4"
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
