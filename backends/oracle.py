@@ -20,17 +20,22 @@ from bench.photos import LoadedPhoto
 from bench.results.records import ColdStart, Digit, Recognition
 
 
+MAX_BUSY_MS = 3_600_000.0
+"""An hour: the longest busy wait an option may ask for."""
+
+
 @dataclass(frozen=True)
 class OracleOptions:
     """Knobs that make the oracle imperfect, deterministically."""
 
-    miss_rate: float = option(0.0, "share of true digits left out")
-    wrong_label_rate: float = option(0.0, "share of digits reported with a wrong label")
-    fail_rate: float = option(0.0, "share of photos answered with an error")
-    delay_ms: float = option(0.0, "busy time spent on each photo, in ms")
-    jitter_ms: float = option(0.0, "uniform extra busy time per photo, 0..jitter, in ms")
-    init_ms: float = option(0.0, "busy time spent in open(), in ms")
-    seed: int = option(0, "seed of the injected faults and jitter")
+    miss_rate: float = option(0.0, "share of true digits left out", at_least=0, at_most=1)
+    wrong_label_rate: float = option(0.0, "share of digits reported with a wrong label", at_least=0, at_most=1)
+    fail_rate: float = option(0.0, "share of photos answered with an error", at_least=0, at_most=1)
+    delay_ms: float = option(0.0, "busy time spent on each photo, in ms", at_least=0, at_most=MAX_BUSY_MS)
+    jitter_ms: float = option(0.0, "uniform extra busy time per photo, 0..jitter, in ms", at_least=0,
+                              at_most=MAX_BUSY_MS)
+    init_ms: float = option(0.0, "busy time spent in open(), in ms", at_least=0, at_most=MAX_BUSY_MS)
+    seed: int = option(0, "seed of the injected faults and jitter", at_least=0)
     fail_open: bool = option(False, "fail in open() with an error")
 
 
@@ -76,7 +81,7 @@ class OracleBackend(Backend):
             box = true.box
             digits.append(Digit(label, 1.0, box.left, box.top, box.width, box.height))
         text = "".join(str(d.label) for d in digits)
-        return Recognition(digits, text, ms_since(start))
+        return Recognition(digits, text, ms_since(start), candidates=list(digits))
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         return [self._one(p) for p in photos]

@@ -34,16 +34,18 @@ class TesseractOptions:
     """Tesseract settings and the preprocessing applied before it (defaults measured on SVHN test-dev)."""
 
     cmd: str = option("tesseract", "the tesseract executable")
-    psm: int = option(11, "page segmentation mode: 11 sparse text, 7 one line, 8 one word, 13 raw line")
-    oem: int = option(1, "OCR engine mode (1 = LSTM)")
+    psm: int = option(11, "page segmentation mode: 11 sparse text, 7 one line, 8 one word, 13 raw line",
+                     at_least=0, at_most=13)
+    oem: int = option(1, "OCR engine mode (1 = LSTM)", at_least=0, at_most=3)
     whitelist: bool = option(True, "only recognize the characters 0-9")
     grayscale: bool = option(True, "convert to grayscale first")
-    min_height: int = option(96, "upscale photos lower than this many pixels (bicubic); 0 = never")
+    min_height: int = option(96, "upscale photos lower than this many pixels (bicubic); 0 = never", at_least=0,
+                            at_most=2000)
     binarize: str = option("none", "binarisation before OCR", choices=("none", "otsu"))
     invert: str = option("auto", "make text dark on light: auto (by the border's brightness), never, always",
                          choices=("auto", "never", "always"))
-    min_score: float = option(0.0, "drop digits whose confidence (0-1) is below this")
-    timeout_s: float = option(30.0, "per-photo timeout of the tesseract process")
+    min_score: float = option(0.0, "drop digits whose confidence (0-1) is below this", at_least=0, at_most=1)
+    timeout_s: float = option(30.0, "per-photo timeout of the tesseract process", more_than=0, at_most=86400)
 
 
 def otsu_threshold(gray: np.ndarray) -> float:
@@ -153,8 +155,9 @@ class TesseractBackend(Backend):
         except (pytesseract.TesseractError, subprocess.SubprocessError, OSError) as exc:
             return Recognition.failed(f"tesseract failed: {first_line(exc, repr(exc))}")
         latency = ms_since(start)
-        digits, text = parse_hocr(hocr, scale, self.options.min_score)
-        return Recognition(digits, text, latency)
+        candidates, text = parse_hocr(hocr, scale, 0.0)
+        digits = [d for d in candidates if d.score >= self.options.min_score]
+        return Recognition(digits, text, latency, candidates=candidates)
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         return [self._one(p) for p in photos]

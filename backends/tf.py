@@ -52,14 +52,14 @@ class TFOptions:
     model: str = option(str(DEFAULT_MODEL), "SavedModel folder with the OD API serving signature")
     threshold: float | None = option(None, "drop detections scoring below this; default: the model's own "
                                      "(assets.extra/digitbench.json, chosen on held-out train photos), else "
-                                     f"{FALLBACK_THRESHOLD}")
+                                     f"{FALLBACK_THRESHOLD}", at_least=0, at_most=1)
     batch_size: int = option(1, "photos per batched model call, reported as throughput (photos/s); "
-                             "latency stays single-photo", flag="--batch-size")
+                             "latency stays single-photo", flag="--batch-size", at_least=1, at_most=1024)
     classes: str = option("zero-based", "how classes map to digits: zero-based (class = digit, ours), "
                           "one-based (class - 1, OD API label map 1..10 = '0'..'9'), svhn (10 = 0)",
                           choices=CLASS_MAPS)
     signature: str = option("serving_default", "the SavedModel signature to call")
-    threads: int = option(0, "TensorFlow intra-op threads; 0 = TensorFlow's default")
+    threads: int = option(0, "TensorFlow intra-op threads; 0 = TensorFlow's default", at_least=0, at_most=1024)
 
 
 def class_to_digit(value: float, classes: str) -> int | None:

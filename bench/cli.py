@@ -27,11 +27,20 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the option (and where to read more)."""
+
+    def error(self, message: str):
+        from bench.validation import printable
+
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every command module's subcommands."""
     from bench import __version__
 
-    parser = argparse.ArgumentParser(prog="bench", description="digitbench: benchmark digit recognizers "
+    parser = OneLineParser(prog="bench", description="digitbench: benchmark digit recognizers "
                                      "(cold start, warm latency, accuracy) on house-number photos.")
     parser.add_argument("--version", action="version", version=f"digitbench {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -39,6 +39,7 @@ from bench.metrics import aggregate
 from bench.results.run import RowResult, Run
 from bench.significance import (Interval, bootstrap_ratio, f1_counts, mann_whitney_u, mcnemar_exact, paired_f1,
                                 permutation_quantile, quantile_of, sign_test)
+from bench.validation import Range, typed_number
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
@@ -75,12 +76,15 @@ class Thresholds:
                              f"known: {', '.join(sorted(known))}")
         defaults, typed = cls(), {}
         for key, value in values.items():
-            try:
-                typed[key] = type(getattr(defaults, key))(value)
-            except (TypeError, ValueError):
-                raise UsageError(f"compare thresholds: {key} = {value!r} is not a number "
-                                 "(shares are fractions: latency = 0.10, accuracy = 0.01)") from None
+            typed[key] = typed_number(value, type(getattr(defaults, key)), f"compare thresholds: {key} =",
+                                      THRESHOLD_RANGES[key])
         return cls(**typed)
+
+
+THRESHOLD_RANGES = {"latency": Range(0, None, 100), "cold_start": Range(0, None, 100), "accuracy": Range(0, None, 1),
+                    "errors": Range(0, None, 1), "alpha": Range(None, 0, 0.5), "resamples": Range(100, None, 1_000_000),
+                    "seed": Range(0)}
+"""Where each threshold may lie (shares are fractions: latency = 0.10, accuracy = 0.01)."""
 
 
 @dataclass(frozen=True)

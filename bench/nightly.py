@@ -21,6 +21,7 @@ from bench.nightly_report import NightlyResult, PastRun, write_nightly_report
 from bench.results.run import Run
 from bench.runner import Observer, default_out, run_benchmark
 from bench.suites import Config, Suite, load_config, parse_config
+from bench.validation import report_date
 
 __all__ = ["Config", "NightlyResult", "PastRun", "Suite", "load_config", "parse_config", "past_runs",
            "report_folder", "run_nightly"]
@@ -50,7 +51,7 @@ def run_nightly(config: Config, suite_name: str | None = None, *, store_path: st
     """Run the suite, record it, compare with the baseline, accept it if clean, write the report."""
     suite = config.suite(suite_name)
     thresholds = thresholds or Thresholds.from_mapping(config.compare)
-    day = day or Date.today().isoformat()
+    day = report_date(day) if day is not None else Date.today().isoformat()
     folder = report_folder(reports_dir, day, suite, config)
     dataset = load_dataset(suite.dataset)
     try:

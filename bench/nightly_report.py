@@ -154,9 +154,9 @@ def write_nightly_report(result: NightlyResult, base: Run | None, history: list[
              f"{html.escape(env.commit_text)}; dataset {html.escape(str(new.dataset.name))} "
              f"({new.dataset.photos} photos), {result.suite.repeats} pass(es) after "
              f"{result.suite.warmup} warm-up call(s). Run folder: {html.escape(str(new.folder))}.")
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>digitbench nightly {day} "
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>digitbench nightly {html.escape(day)} "
              f"{html.escape(result.suite.name)}</title><style>{STYLE}</style></head><body>",
-             f"<h1>digitbench nightly - {html.escape(result.suite.name)} - {day}</h1>",
+             f"<h1>digitbench nightly - {html.escape(result.suite.name)} - {html.escape(day)}</h1>",
              f"<p class='muted'>{facts}</p>", f"<div class='banner {css}'>{html.escape(sentence)}</div>"]
     md = [f"# digitbench nightly - {result.suite.name} - {day}", "", sentence, "",
           facts.replace("<b>", "**").replace("</b>", "**"), ""]

@@ -3,7 +3,9 @@
 A field declared with :func:`option` gets the flag ``--<backend>-<field>`` (underscores become
 dashes) unless it names its own ``flag``. Values given as text are converted by the field's
 declared type: ``int``, ``float``, ``bool``, ``str``, ``tuple[str, ...]`` (comma separated) or
-``Optional`` of those.
+``Optional`` of those. Numbers must be finite and lie within the bounds the field declares
+(``at_least``, ``more_than``, ``at_most``); a tuple with ``choices`` needs at least one item.
+Every value is checked when the options are built, before any work, with one line naming the flag.
 """
 from __future__ import annotations
 
@@ -13,15 +15,21 @@ import typing
 from typing import Any
 
 from bench.errors import UsageError
+from bench.validation import Range, shorten, typed_number
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
 def option(default: Any, help: str, flag: str | None = None, choices: tuple[str, ...] | None = None,
-           secret: bool = False) -> Any:
-    """Declare a backend option with its help text; ``secret`` keeps its value out of reports."""
-    metadata = {"help": help, "flag": flag, "choices": choices, "secret": secret}
+           secret: bool = False, at_least: float | None = None, more_than: float | None = None,
+           at_most: float | None = None) -> Any:
+    """Declare a backend option with its help text; ``secret`` keeps its value out of reports.
+
+    ``at_least`` / ``more_than`` / ``at_most`` bound a number (checked with the declared type).
+    """
+    bounds = Range(at_least, more_than, at_most)
+    metadata = {"help": help, "flag": flag, "choices": choices, "secret": secret, "bounds": bounds}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple for a sequence default")
     return dataclasses.field(default=default, metadata=metadata)
@@ -50,25 +58,45 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def convert(tp: Any, text: str, where: str) -> Any:
-    """Convert one option value given as text to the field's type."""
+def bounds_of(field: dataclasses.Field) -> Range:
+    """The range a numeric option field declares (unbounded but finite when it declares none)."""
+    return field.metadata.get("bounds") or Range()
+
+
+def convert(tp: Any, value: Any, where: str, bounds: Range | None = None) -> Any:
+    """One option value, given as text or as a typed value (a config file), as the field's type."""
     inner, optional = _strip_optional(tp)
-    if optional and text.strip().lower() in {"", "none"}:
-        return None
-    try:
-        if inner is bool:
-            low = text.strip().lower()
-            if low in _TRUE:
-                return True
-            if low in _FALSE:
-                return False
-            raise ValueError("expected true or false")
-        if inner in (int, float, str):
-            return inner(text)
-        if typing.get_origin(inner) is tuple:
-            return tuple(part.strip() for part in text.split(",") if part.strip())
-    except ValueError as exc:
-        raise UsageError(f"{where}: {text!r} is not valid ({exc})") from None
+    if value is None or (optional and isinstance(value, str) and value.strip().lower() in {"", "none"}):
+        if optional:
+            return None
+        raise UsageError(f"{where}: give a value")
+    if inner is bool:
+        if isinstance(value, bool):
+            return value
+        low = str(value).strip().lower() if isinstance(value, str) else None
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise UsageError(f"{where}: {shorten(repr(value))} is not valid (expected true or false)")
+    if inner in (int, float):
+        return typed_number(value, inner, where, bounds)
+    if inner is str:
+        if not isinstance(value, str):
+            raise UsageError(f"{where}: {shorten(repr(value))} is not text")
+        if "\x00" in value:
+            raise UsageError(f"{where}: the value holds a NUL character")
+        return value
+    if typing.get_origin(inner) is tuple:
+        if isinstance(value, str):
+            items = value.split(",")
+        elif isinstance(value, (list, tuple)):
+            items = value
+        else:
+            raise UsageError(f"{where}: {shorten(repr(value))} is not a comma-separated list")
+        if not all(isinstance(item, str) for item in items):
+            raise UsageError(f"{where}: {shorten(repr(value))} is not a list of names")
+        return tuple(item.strip() for item in items if item.strip())
     raise TypeError(f"unsupported option type {tp!r} for {where}")
 
 
@@ -85,14 +113,15 @@ def build_options(cls: type, backend: str, values: dict[str, Any]) -> Any:
             raise UsageError(f"backend {backend!r} has no option {name!r} (options: {known})")
         field = fields[name]
         where = flag_for(backend, field)
-        if isinstance(value, str):
-            value = convert(types_[name], value, where)
+        value = convert(types_[name], value, where, bounds_of(field))
         choices = field.metadata.get("choices")
         if choices:
             items = value if isinstance(value, tuple) else (value,)
+            if not items:
+                raise UsageError(f"{where}: give at least one of {', '.join(choices)}")
             for item in items:
                 if item is not None and item not in choices:
-                    raise UsageError(f"{where}: {item!r} is not one of {', '.join(choices)}")
+                    raise UsageError(f"{where}: {shorten(repr(item))} is not one of {', '.join(choices)}")
         kwargs[name] = value
     return cls(**kwargs)
 

@@ -1,12 +1,15 @@
 """Finds backends through the ``digitbench.backends`` entry-point group (ours and third parties')."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 from bench.backend import Backend
 from bench.errors import UsageError
+from bench.options import build_options, flag_for
 
 GROUP = "digitbench.backends"
 
@@ -62,3 +65,26 @@ def declared_packages() -> tuple[str, ...]:
             continue
         found.update(dict.fromkeys(cls.packages))
     return tuple(found)
+def check_unselected_options(given: dict[str, dict[str, Any]], selected: set[str]) -> list[str]:
+    """Check the options given for backends a run leaves out, and say that they are ignored.
+
+    A bad value is still an error (so a typo does not wait for the day the backend is selected);
+    a flag that also feeds a selected backend is not reported.
+    """
+    used: set[str] = set()
+    for name in selected:
+        used.update(flag_for(name, f) for f in dataclasses.fields(lookup(name).load().Options))
+    ignored: dict[str, str] = {}
+    for name, values in given.items():
+        if name in selected or not values:
+            continue
+        if name not in registered():
+            raise UsageError(f"options given for {name!r}, which is not a registered backend (see `bench backends`)")
+        cls = lookup(name).load()
+        build_options(cls.Options, name, values)
+        fields = {f.name: f for f in dataclasses.fields(cls.Options)}
+        for field in values:
+            flag = flag_for(name, fields[field])
+            if flag not in used:
+                ignored.setdefault(flag, name)
+    return [f"{flag}: ignored, this run does not include the {name} backend" for flag, name in ignored.items()]

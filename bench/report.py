@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.results.folder import write_json_atomic
 from bench.results.run import RowResult, Run
 
 SUMMARY_CSV = "summary.csv"
 REPORT_MD = "report.md"
+CURVES_JSON = "curves.json"
 
 COLUMNS = ("backend", "status", "images", "errors", "digit_precision", "digit_recall", "digit_f1",
            "sequence_accuracy", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "latency_n",
@@ -131,10 +133,13 @@ def markdown_report(run: Run) -> str:
 
 
 def write_reports(run: Run) -> None:
-    """Write summary.csv and report.md into the run's folder, next to run.json."""
+    """Write summary.csv, report.md and curves.json (each row's precision/recall curve) into the run's
+    folder, next to run.json."""
     folder = Path(run.folder)
     summary_frame(run).to_csv(folder / SUMMARY_CSV, index=False)
     (folder / REPORT_MD).write_text(markdown_report(run), encoding="utf-8")
+    write_json_atomic(folder / CURVES_JSON, {name: [p.to_json() for p in row.curve] for name, row in run.rows.items()
+                                             if row.records})
 
 
 TERMINAL = ("backend", "photos", "errors", "digit F1", "whole number", "p50 ms", "p90 ms", "cold start ms",
@@ -145,10 +150,12 @@ def rich_table(run: Run):
     """The comparison as a rich Table for the terminal; row notes become the caption."""
     from rich.table import Table
 
-    rows = display_rows(run)
+    from bench.validation import markup_safe
+
+    rows = [[markup_safe(cell) for cell in row] for row in display_rows(run)]
     keep = [rows[0].index(title) for title in TERMINAL]
     notes = [f"{row[0]}: {row[-1]}" for row in rows[1:] if row[-1]]
-    table = Table(title=f"digitbench {run.run_id} - {run.dataset.name}",
+    table = Table(title=markup_safe(f"digitbench {run.run_id} - {run.dataset.name}"),
                   caption="\n".join(notes) or None, caption_justify="left")
     for index in keep:
         table.add_column(rows[0][index], justify="left" if index == 0 else "right", overflow="fold")

@@ -31,6 +31,7 @@ from typing import Any
 from bench.compare import Thresholds
 from bench.errors import UsageError
 from bench.runner import RunConfig
+from bench.validation import Range, folder_name, typed_number
 
 BENCH_TOML = "bench.toml"
 PYPROJECT = "pyproject.toml"
@@ -105,9 +106,13 @@ def _suite(name: str, raw: dict[str, Any], source: Path) -> Suite:
     dataset = raw.get("dataset")
     if dataset and (source.parent / dataset).exists():
         dataset = str((source.parent / dataset).resolve())
-    return Suite(name=name, backends=tuple(backends), dataset=dataset, limit=raw.get("limit"),
-                 warmup=int(raw.get("warmup", 3)), repeats=int(raw.get("repeats", 1)), options=options,
-                 gallery=int(raw.get("gallery", 6)), description=str(raw.get("description", "")))
+    folder_name(name, f"{source} [suites.{name!r}]: the suite name")
+    limit = raw.get("limit")
+    numbers = {key: typed_number(raw.get(key, default), int, f"{where} {key}", Range(at_least=low))
+               for key, default, low in (("warmup", 3, 0), ("repeats", 1, 1), ("gallery", 6, 0))}
+    return Suite(name=name, backends=tuple(backends), dataset=dataset,
+                 limit=None if limit is None else typed_number(limit, int, f"{where} limit", Range(at_least=1)),
+                 options=options, description=str(raw.get("description", "")), **numbers)
 
 
 def parse_config(table: dict[str, Any], source: Path) -> Config:

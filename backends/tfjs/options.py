@@ -96,16 +96,19 @@ class TfjsOptions:
     indexeddb: bool = option(False, "with --cache warm: the first visit saves the model to indexeddb:// and the "
                              "second loads it from there")
     cpu_throttle: float | None = option(None, "DevTools CPU slow-down factor (default: from --device)",
-                                        flag="--cpu-throttle")
+                                        flag="--cpu-throttle", at_least=1, at_most=100)
     max_texture_size: int | None = option(None, "emulated WebGL texture limit, 0 = the browser's own "
-                                          "(default: from --device)", flag="--max-texture-size")
+                                          "(default: from --device)", flag="--max-texture-size", at_least=0,
+                                          at_most=65536)
     wasm_threads: bool = option(False, "serve the page cross-origin isolated (COOP/COEP headers) so the wasm "
                                 "backend may run multi-threaded, as a site sending those headers would")
     min_score: float | None = option(None, "drop detections scored below this (default: the model's own "
-                                     f"default_threshold from digitbench.json, else {DEFAULT_MIN_SCORE})")
-    batch_size: int = option(8, "photos per WebDriver call")
-    batch_timeout_s: float = option(60.0, "a batch taking longer counts as a hung browser (restart, retry once)")
-    max_restarts: int = option(3, "browser restarts allowed per row before its remaining photos fail")
+                                     f"default_threshold from digitbench.json, else {DEFAULT_MIN_SCORE})", at_least=0, at_most=1)
+    batch_size: int = option(8, "photos per WebDriver call", at_least=1, at_most=1000)
+    batch_timeout_s: float = option(60.0, "a batch taking longer counts as a hung browser (restart, retry once)",
+                                   more_than=0, at_most=86400)
+    max_restarts: int = option(3, "browser restarts allowed per row before its remaining photos fail",
+                            at_least=0, at_most=100)
     webdriver_url: str | None = option(None, "a remote WebDriver (Selenium Grid or any W3C endpoint) instead of "
                                        "the local chromedriver", flag="--webdriver-url")
     serve_host: str = option("127.0.0.1", "address the page server binds to and the browser fetches from; set it "

@@ -6,8 +6,9 @@ import dataclasses
 from collections import defaultdict
 from typing import Any
 
-from bench.options import flag_for
+from bench.options import bounds_of, flag_for
 from bench.registry import registered
+from bench.validation import Range
 
 
 @dataclasses.dataclass
@@ -53,6 +54,8 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> BackendFlags:
                 choices = field.metadata.get("choices")
                 if choices:
                     help_text += f" ({'|'.join(choices)})"
+                if bounds_of(field) != Range():
+                    help_text += f" ({bounds_of(field).describe()})"
                 default = field.default if field.default is not dataclasses.MISSING else None
                 if isinstance(default, tuple):
                     default = ",".join(default)

@@ -5,6 +5,7 @@ import argparse
 import json
 
 from bench.commands.history import add_store_argument
+from bench.validation import markup_safe, number_argument
 
 
 def _share(text: str) -> float:
@@ -13,7 +14,7 @@ def _share(text: str) -> float:
     try:
         return float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number or a percentage like 10%") from None
+        raise ValueError("is not a number or a percentage like 10%") from None
 
 
 def _points(text: str) -> float:
@@ -21,17 +22,22 @@ def _points(text: str) -> float:
     try:
         return float(text.strip().removesuffix("pt")) / 100
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of points like 1") from None
+        raise ValueError("is not a number of points like 1") from None
+
+
+SHARE = number_argument(float, at_least=0, at_most=100, parse=_share)
+POINTS = number_argument(float, at_least=0, at_most=1, parse=_points)
+ALPHA = number_argument(float, more_than=0, at_most=0.5)
 
 
 def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
     """The threshold options shared by compare and nightly (defaults come from the config or Thresholds)."""
     group = parser.add_argument_group("thresholds (a change must be significant AND at least this large)")
-    group.add_argument("--latency-threshold", type=_share, help="relative latency change, e.g. 10%% (default)")
-    group.add_argument("--cold-start-threshold", type=_share, help="relative cold-start change (default 20%%)")
-    group.add_argument("--accuracy-threshold", type=_points, help="accuracy change in points (default 1)")
-    group.add_argument("--errors-threshold", type=_points, help="error-rate change in points (default 1)")
-    group.add_argument("--alpha", type=float, help="significance level (default 0.05)")
+    group.add_argument("--latency-threshold", type=SHARE, help="relative latency change, e.g. 10%% (default)")
+    group.add_argument("--cold-start-threshold", type=SHARE, help="relative cold-start change (default 20%%)")
+    group.add_argument("--accuracy-threshold", type=POINTS, help="accuracy change in points, 0 to 100 (default 1)")
+    group.add_argument("--errors-threshold", type=POINTS, help="error-rate change in points, 0 to 100 (default 1)")
+    group.add_argument("--alpha", type=ALPHA, help="significance level, more than 0 and at most 0.5 (default 0.05)")
 
 
 def thresholds_from_args(args: argparse.Namespace, base: dict | None = None):
@@ -53,20 +59,22 @@ def print_comparison(comparison, console) -> None:
     from bench.compare import IMPROVEMENT, REGRESSION, UNSTABLE, table_rows
 
     rows = table_rows(comparison)
-    table = Table(title=f"{comparison.base} -> {comparison.new}")
+    table = Table(title=markup_safe(f"{comparison.base} -> {comparison.new}"))
     for title in rows[0]:
         table.add_column(title, justify="left" if title in ("row", "metric", "test", "verdict") else "right")
     colours = {REGRESSION: "red", IMPROVEMENT: "green", UNSTABLE: "yellow"}
     for cells, change in zip(rows[1:], comparison.changes):
         colour = colours.get(change.verdict)
-        table.add_row(*cells[:-1], f"[{colour}]{cells[-1]}[/{colour}]" if colour else cells[-1])
+        verdict = markup_safe(cells[-1])
+        table.add_row(*(markup_safe(cell) for cell in cells[:-1]),
+                      f"[{colour}]{verdict}[/{colour}]" if colour else verdict)
     console.print(table)
     for problem in comparison.problems:
-        console.print(f"[yellow]forced despite:[/yellow] {problem}", highlight=False)
+        console.print(f"[yellow]forced despite:[/yellow] {markup_safe(problem)}", highlight=False)
     for note in comparison.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {markup_safe(note)}", highlight=False)
     colour = "red" if comparison.regressions else "green"
-    console.print(f"[{colour}]{comparison.headline()}[/{colour}]", highlight=False)
+    console.print(f"[{colour}]{markup_safe(comparison.headline())}[/{colour}]", highlight=False)
 
 
 def handle_compare(args: argparse.Namespace) -> int:

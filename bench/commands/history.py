@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from bench.validation import markup_safe, number_argument
+
 
 def add_store_argument(parser: argparse.ArgumentParser) -> None:
     """``--store PATH`` as every command that reads or writes the history spells it."""
@@ -31,8 +33,9 @@ def handle_history(args: argparse.Namespace) -> int:
         commit = (run.commit or "?")[:8] + ("+dirty" if run.dirty else "")
         suite = (run.suite or "") + (" (accepted)" if run.accepted else "")
         started = (run.started or "")[:16].replace("T", " ")
-        table.add_row(str(run.id), started, run.status, ", ".join(run.rows), run.dataset_name or "",
-                      str(run.photos or ""), run.machine_id or "", commit, suite, run.label or "")
+        cells = (str(run.id), started, run.status, ", ".join(run.rows), run.dataset_name or "",
+                 str(run.photos or ""), run.machine_id or "", commit, suite, run.label or "")
+        table.add_row(*(markup_safe(cell) for cell in cells))
     console.print(table)
     return 0
 
@@ -48,9 +51,9 @@ def handle_show(args: argparse.Namespace) -> int:
     console = Console()
     console.print(rich_table(run))
     env = run.environment
-    console.print(f"{run.label}: status {run.status}, started {run.started}, machine {env.machine_text}, "
-                  f"commit {env.commit}{' +dirty' if env.dirty else ''}; "
-                  "figures recomputed from the stored per-photo records", highlight=False)
+    console.print(markup_safe(f"{run.label}: status {run.status}, started {run.started}, machine {env.machine_text}, "
+                              f"commit {env.commit}{' +dirty' if env.dirty else ''}; "
+                              "figures recomputed from the stored per-photo records"), highlight=False)
     return 0
 
 
@@ -78,7 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     history.add_argument("--suite", help="only runs of this nightly suite")
     history.add_argument("--since", help="only runs started on or after this date (YYYY-MM-DD)")
     history.add_argument("--until", help="only runs started before this date (YYYY-MM-DD)")
-    history.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
+    history.add_argument("--limit", type=number_argument(int, at_least=1), default=50,
+                         help="at most this many runs (default 50)")
     history.set_defaults(handler=handle_history)
 
     show = subparsers.add_parser("show", help="show one run, recomputed from its raw records",

@@ -6,6 +6,15 @@ from pathlib import Path
 
 from bench.commands.compare import add_threshold_arguments, print_comparison, thresholds_from_args
 from bench.commands.history import add_store_argument
+from bench.errors import UsageError
+from bench.validation import markup_safe, report_date
+
+
+def _date(text: str) -> str:
+    try:
+        return report_date(text, "")
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).strip()) from None
 
 
 def handle_nightly(args: argparse.Namespace) -> int:
@@ -20,9 +29,9 @@ def handle_nightly(args: argparse.Namespace) -> int:
     if args.list:
         for name, suite in config.suites.items():
             marker = " (default)" if name == config.default_suite else ""
-            console.print(f"{name}{marker}: backends {', '.join(suite.backends)}, "
-                          f"dataset {suite.dataset or 'synthetic'}, limit {suite.limit}, repeats {suite.repeats}",
-                          highlight=False)
+            console.print(markup_safe(f"{name}{marker}: backends {', '.join(suite.backends)}, "
+                                      f"dataset {suite.dataset or 'synthetic'}, limit {suite.limit}, "
+                                      f"repeats {suite.repeats}"), highlight=False)
         return 0
     suite = config.suite(args.suite)
     thresholds = thresholds_from_args(args, config.compare)
@@ -32,13 +41,14 @@ def handle_nightly(args: argparse.Namespace) -> int:
     if result.comparison is not None:
         print_comparison(result.comparison, console)
     elif result.refused:
-        console.print(f"[red]not compared:[/red] {result.refused}", highlight=False)
+        console.print(f"[red]not compared:[/red] {markup_safe(result.refused)}", highlight=False)
     else:
-        console.print(f"first run of suite {suite.name} on this machine: accepted as the baseline")
-    console.print(f"history #{result.history_id} ({'accepted' if result.accepted else 'not accepted'}); "
-                  f"report: {result.report_dir / 'index.html'}", highlight=False)
+        console.print(f"first run of suite {markup_safe(suite.name)} on this machine: accepted as the baseline")
+    console.print(markup_safe(f"history #{result.history_id} ({'accepted' if result.accepted else 'not accepted'}); "
+                              f"report: {result.report_dir / 'index.html'}"), highlight=False)
     if not result.run.complete:
-        console.print(f"[red]the run is '{result.status}':[/red] not accepted as a baseline", highlight=False)
+        console.print(f"[red]the run is '{markup_safe(result.status)}':[/red] not accepted as a baseline",
+                      highlight=False)
         return EXIT_FAILED
     regressed = result.comparison is not None and bool(result.comparison.regressions)
     return EXIT_FAILED if args.fail_on_regression and (regressed or result.refused) else EXIT_OK
@@ -55,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="a bench.toml or pyproject.toml (default: the nearest one)")
     parser.add_argument("--list", action="store_true", help="list the configured suites and exit")
     parser.add_argument("--reports", default="reports", help="reports folder (default reports)")
-    parser.add_argument("--date", help="the date folder of the report (default today, YYYY-MM-DD)")
+    parser.add_argument("--date", type=_date, help="the date folder of the report (default today, YYYY-MM-DD)")
     parser.add_argument("--fail-on-regression", action="store_true",
                         help="exit 1 on a regression or a refused comparison too (a run that is not complete "
                              "always exits 1)")

@@ -9,33 +9,20 @@ from typing import Any
 from bench.commands.backend_flags import BackendFlags, add_backend_flags
 from bench.commands.history import add_store_argument
 from bench.errors import RunInterrupted, UsageError
+from bench.metrics import IOU_THRESHOLD
 from bench.photos import MAX_MEGAPIXELS
-from bench.results.run import FAILED, PhotoRecord, RowResult, Run
-from bench.runner import DEFAULT_MAX_ERROR_RATE
+from bench.results.run import DEFAULT_TARGET_PRECISION, FAILED, PhotoRecord, RowResult, Run
+from bench.runner import DEFAULT_CANDIDATES_FLOOR, DEFAULT_MAX_ERROR_RATE, DEFAULT_MAX_REPEATS
+from bench.validation import markup_safe, number_argument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 """Exit codes of every command that runs a benchmark: all rows ran; a row could not run or failed too
 many photos (``--max-error-rate``); a usage error found before any work; interrupted (Ctrl-C, SIGTERM)."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
-
-
-def _share_of_photos(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1 (a share of the photos)")
-    return value
+MAX_WARMUP = 100_000
+MAX_REPEATS = 10_000
+MAX_MEGAPIXELS_LIMIT = 1000.0
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> BackendFlags:
@@ -44,17 +31,41 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> BackendFlags:
                         "that can run here; see `bench backends`)")
     parser.add_argument("--dataset", help="a dataset folder (annotations.jsonl or digitStruct.mat), "
                         "'synthetic' (the default) or a fetched name like svhn-test")
-    parser.add_argument("--limit", type=_positive_int, help="use only the first N photos")
-    parser.add_argument("--warmup", type=_positive_int, default=3,
+    parser.add_argument("--limit", type=number_argument(int, at_least=1),
+                        help="use only the first N photos (1 or more; default all)")
+    parser.add_argument("--warmup", type=number_argument(int, at_least=0, at_most=MAX_WARMUP), default=3,
                         help="warm-up calls after the first inference, not measured (default 3)")
-    parser.add_argument("--repeats", type=_positive_int, default=1,
+    parser.add_argument("--repeats", type=number_argument(int, at_least=1, at_most=MAX_REPEATS), default=1,
                         help="measured passes over the photos; accuracy uses the first (default 1)")
-    parser.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS,
+    parser.add_argument("--max-megapixels", default=MAX_MEGAPIXELS,
+                        type=number_argument(float, more_than=0, at_most=MAX_MEGAPIXELS_LIMIT),
                         help=f"refuse photos larger than this (default {MAX_MEGAPIXELS:g})")
     parser.add_argument("--label", help="a free-text label stored with the run")
-    parser.add_argument("--max-error-rate", type=_share_of_photos, default=DEFAULT_MAX_ERROR_RATE,
+    parser.add_argument("--max-error-rate", type=number_argument(float, at_least=0, at_most=1),
+                        default=DEFAULT_MAX_ERROR_RATE,
                         help="a row whose photos fail more often than this share fails, and so does the run "
                              f"(exit 1; default {DEFAULT_MAX_ERROR_RATE:g}; 0 = any failed photo)")
+    length = parser.add_argument_group("run length (MLPerf LoadGen's rules: passes repeat until every one is met)")
+    length.add_argument("--min-photos", type=number_argument(int, at_least=0), default=0,
+                        help="at least this many measured latency samples per row (default 0)")
+    length.add_argument("--min-duration-s", type=number_argument(float, at_least=0), default=0.0,
+                        help="measure each row for at least this long (default 0)")
+    length.add_argument("--latency-precision", type=number_argument(float, more_than=0, at_most=1),
+                        help="add passes until p90's 95%% interval is within +-this share of p90 (e.g. 0.05)")
+    length.add_argument("--max-repeats", type=number_argument(int, at_least=1, at_most=MAX_REPEATS),
+                        default=DEFAULT_MAX_REPEATS,
+                        help=f"the most measured passes these rules may add up to (default {DEFAULT_MAX_REPEATS})")
+    accuracy = parser.add_argument_group("accuracy analysis")
+    accuracy.add_argument("--iou", type=number_argument(float, more_than=0, at_most=1), default=IOU_THRESHOLD,
+                          help=f"a predicted digit matches a true one at this IoU or more (default {IOU_THRESHOLD:g})")
+    accuracy.add_argument("--candidates-floor", type=number_argument(float, at_least=0, at_most=1),
+                          default=DEFAULT_CANDIDATES_FLOOR,
+                          help="keep every detection scoring at least this as a candidate, so any threshold, curve "
+                               f"or AP can be rebuilt from the run folder (default {DEFAULT_CANDIDATES_FLOOR:g})")
+    accuracy.add_argument("--target-precision", type=number_argument(float, more_than=0, at_most=1),
+                          default=DEFAULT_TARGET_PRECISION,
+                          help="report the threshold at which digit precision reaches this "
+                               f"(default {DEFAULT_TARGET_PRECISION:g})")
     return add_backend_flags(parser)
 
 
@@ -63,15 +74,17 @@ def config_from_args(args: argparse.Namespace, flags: BackendFlags, out: Path | 
     from bench.runner import RunConfig
 
     backends = None
-    if args.backends:
+    if args.backends is not None:
         backends = tuple(dict.fromkeys(b.strip() for b in args.backends.split(",") if b.strip()))
         if not backends:
-            raise UsageError("--backends: give at least one backend name")
-    if args.repeats < 1:
-        raise UsageError("--repeats: must be 1 or more")
+            raise UsageError(f"--backends {args.backends!r}: give at least one backend name (see `bench backends`), "
+                             "or leave the option out for the default backends")
     return RunConfig(backends=backends, dataset=args.dataset, limit=args.limit, out=out,
                      warmup=args.warmup, repeats=args.repeats, backend_options=flags.values(args),
-                     max_megapixels=args.max_megapixels, label=args.label, max_error_rate=args.max_error_rate)
+                     max_megapixels=args.max_megapixels, label=args.label, max_error_rate=args.max_error_rate,
+                     iou=args.iou, target_precision=args.target_precision, candidates_floor=args.candidates_floor,
+                     min_photos=args.min_photos, min_duration_s=args.min_duration_s,
+                     latency_precision=args.latency_precision, max_repeats=args.max_repeats)
 
 
 class RichObserver:
@@ -88,14 +101,16 @@ class RichObserver:
         self.errors: dict[str, int] = {}
 
     def __enter__(self) -> RichObserver:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.tasks:
+            self.progress.stop()
 
     def row_started(self, row: str, photos: int) -> None:
-        self.tasks[row] = self.progress.add_task(row, total=photos, errors=0)
+        if not self.tasks:
+            self.progress.start()
+        self.tasks[row] = self.progress.add_task(markup_safe(row), total=photos, errors=0)
         self.errors[row] = 0
 
     def photo_done(self, row: str, record: PhotoRecord) -> None:
@@ -104,10 +119,10 @@ class RichObserver:
 
     def row_finished(self, row: str, result: RowResult) -> None:
         if result.status == FAILED:
-            self.console.print(f"[red]{row} failed:[/red] {result.error}")
+            self.console.print(f"[red]{markup_safe(row)} failed:[/red] {markup_safe(result.error)}", highlight=False)
 
     def note(self, message: str) -> None:
-        self.console.print(f"[yellow]note:[/yellow] {message}", highlight=False)
+        self.console.print(f"[yellow]note:[/yellow] {markup_safe(message)}", highlight=False)
 
 
 def handle_run(args: argparse.Namespace) -> int:
@@ -125,13 +140,13 @@ def handle_run(args: argparse.Namespace) -> int:
         with RichObserver(console) as observer:
             run = run_benchmark(config, observer)
     except RunInterrupted as interrupted:
-        console.print(f"[yellow]interrupted:[/yellow] what was measured is in {config.out} (run.json status "
-                      "'interrupted')")
+        console.print(f"[yellow]interrupted:[/yellow] what was measured is in {markup_safe(config.out)} (run.json "
+                      "status 'interrupted')")
         if not args.no_store:
             record(interrupted.run, args.store, console)
         return EXIT_INTERRUPTED
     console.print(rich_table(run))
-    console.print(f"results: {run.folder}/ (run.json, predictions.jsonl, summary.csv, report.md)")
+    console.print(markup_safe(f"results: {run.folder}/ (run.json, predictions.jsonl, summary.csv, report.md)"))
     if not args.no_store:
         record(run, args.store, console)
     return exit_code(run)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.errors import UsageError
 from bench.saved_model import DEFAULT_MODEL
+from bench.validation import number_argument
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "svhn" / "train"
@@ -40,21 +41,29 @@ def register(subparsers) -> None:
     train.add_argument("--data", default=str(DEFAULT_DATA), help="annotations.jsonl + images/ folder "
                        "(default: %(default)s); never a test split")
     train.add_argument("--out", required=True, help="folder for checkpoints, logs and final weights")
-    train.add_argument("--epochs", type=int, default=80)
-    train.add_argument("--steps-per-epoch", type=int, default=80)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--holdout", type=float, default=0.1, help="share of --data held out to pick the threshold")
-    train.add_argument("--synthetic", type=int, default=3000, help="synthetic photos to render and mix in")
-    train.add_argument("--synthetic-share", type=float, default=0.2, help="share of each batch that is synthetic")
-    train.add_argument("--limit", type=int, default=None, help="use only the first N photos of --data")
-    train.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads (0 = all cores)")
-    train.add_argument("--eval-every", type=int, default=5, help="evaluate on the held-out photos every N epochs")
+    train.add_argument("--epochs", type=number_argument(int, at_least=1), default=80)
+    train.add_argument("--steps-per-epoch", type=number_argument(int, at_least=1), default=80)
+    train.add_argument("--batch-size", type=number_argument(int, at_least=1, at_most=4096), default=32)
+    train.add_argument("--lr", type=number_argument(float, more_than=0, at_most=10),
+                       default=2e-3, help="peak learning rate (cosine decay)")
+    train.add_argument("--seed", type=number_argument(int, at_least=0), default=0)
+    train.add_argument("--holdout", type=number_argument(float, at_least=0, at_most=0.9),
+                       default=0.1, help="share of --data held out to pick the threshold")
+    train.add_argument("--synthetic", type=number_argument(int, at_least=0),
+                       default=3000, help="synthetic photos to render and mix in")
+    train.add_argument("--synthetic-share", type=number_argument(float, at_least=0, at_most=1),
+                       default=0.2, help="share of each batch that is synthetic")
+    train.add_argument("--limit", type=number_argument(int, at_least=1),
+                       default=None, help="use only the first N photos of --data")
+    train.add_argument("--threads", type=number_argument(int, at_least=0, at_most=1024),
+                       default=2, help="TensorFlow intra-op threads (0 = all cores)")
+    train.add_argument("--eval-every", type=number_argument(int, at_least=1),
+                       default=5, help="evaluate on the held-out photos every N epochs")
     train.add_argument("--input-size", type=_size, default=None, help="model input HEIGHTxWIDTH (default 96x192)")
     train.add_argument("--stages", type=_stages, default=None,
                        help="backbone stages CHANNELSxBLOCKS,... from stride 4 down (default 40x1,80x2,160x3,192x1)")
-    train.add_argument("--neck", type=int, default=None, help="channels of the neck and heads (default 48)")
+    train.add_argument("--neck", type=number_argument(int, at_least=1, at_most=4096),
+                       default=None, help="channels of the neck and heads (default 48)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.set_defaults(handler=handle_train)
 
@@ -85,8 +94,6 @@ def handle_train(args: argparse.Namespace) -> int:
     if args.stages is not None:
         shape["stages"] = args.stages
     if args.neck is not None:
-        if args.neck <= 0:
-            raise UsageError(f"--neck {args.neck}: give a positive number of channels, e.g. 48")
         shape["neck"] = args.neck
     try:
         model = ModelConfig(**shape)
