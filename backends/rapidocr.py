@@ -161,13 +161,15 @@ class RapidOcrBackend(Backend):
             return Recognition.failed(f"rapidocr failed: {type(exc).__name__}: {first_line(exc, '')}")
         latency = ms_since(start)
         lines = [TextLine.of(item) for item in result or []]
-        digits: list[Digit] = []
+        candidates: list[Digit] = []
         for line in lines:
-            found, split = line_digits(line, self.options.min_score)
-            digits.extend(found)
+            found, split = line_digits(line, 0.0)
+            candidates.extend(found)
             self._split_digits += len(found) if split else 0
+        digits = [d for d in candidates if d.score >= self.options.min_score]
         stages = dict(zip(("det_ms", "cls_ms", "rec_ms"), (round(s * 1000, 4) for s in elapsed or ())))
-        return Recognition(digits, " ".join(line.text for line in lines), latency, details=stages)
+        return Recognition(digits, " ".join(line.text for line in lines), latency, details=stages,
+                           candidates=candidates)
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         if self._engine is None:

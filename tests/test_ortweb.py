@@ -80,6 +80,7 @@ def test_same_weights_same_answers_as_tf():
     assert sum(len(r.digits) for r in expected) > 0
     for photo, want, have in zip(photos, expected, got):
         assert have.error is None and have.latency_ms > 0
+        assert len(have.candidates) == 20 and set(have.digits) <= set(have.candidates)
         assert have.text == want.text and len(have.digits) == len(want.digits), photo.photo.image
         size = max(photo.width, photo.height)
         for a, b in zip(want.digits, have.digits):

@@ -161,8 +161,9 @@ class OrtWebBackend(PageBackend):
         if raw.get("error"):
             return Recognition.failed(f"onnxruntime-web: {first_line(raw['error'])}")
         height, width = self._input_size()
-        digits = to_digits(raw, photo, {"height": height, "width": width}, self.min_score)
-        return Recognition(digits, read_number(digits), raw["latencyMs"],
+        candidates = to_digits(raw, photo, {"height": height, "width": width}, 0.0)
+        digits = [d for d in candidates if d.score >= self.min_score]
+        return Recognition(digits, read_number(digits), raw["latencyMs"], candidates=candidates,
                            details={"preprocess_ms": round(raw["preprocessMs"], 4)})
 
     def describe(self) -> dict[str, Any]:

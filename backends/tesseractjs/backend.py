@@ -128,8 +128,10 @@ class TesseractJsBackend(PageBackend):
     def _recognition(self, photo: LoadedPhoto, raw: dict[str, Any]) -> Recognition:
         if raw.get("error"):
             return Recognition.failed(f"tesseract.js: {first_line(raw['error'])}")
-        digits = symbol_digits(raw["symbols"], raw["scaleX"], raw["scaleY"], self.options.min_score)
+        candidates = symbol_digits(raw["symbols"], raw["scaleX"], raw["scaleY"], 0.0)
+        digits = [d for d in candidates if d.score >= self.options.min_score]
         return Recognition(digits, raw["text"].strip(), raw["latencyMs"], end_to_end_ms=raw["latencyMs"],
+                           candidates=candidates,
                            details={"prepare_ms": round(raw["prepareMs"], 4),
                                     "recognize_ms": round(raw["recognizeMs"], 4)})
 
