@@ -12,6 +12,14 @@ METADATA = Path("assets.extra") / "digitbench.json"
 """Where an export records the input mapping, class convention and default threshold."""
 
 
+def converted_dir(saved_model: Path, kind: str) -> Path:
+    """Where a SavedModel's converted forms of one ``kind`` live (``tfjs``, ``onnx``): beside its files,
+    or beside the folder for an export whose SavedModel is a folder named ``saved_model``."""
+    saved_model = Path(saved_model)
+    base = saved_model.parent if saved_model.name == "saved_model" else saved_model
+    return base / kind
+
+
 def is_saved_model(folder: Path) -> bool:
     """Whether ``folder`` holds a TF SavedModel."""
     return (Path(folder) / "saved_model.pb").is_file()

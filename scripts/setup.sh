@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what digitbench needs, idempotently: Debian packages, the virtualenv with pinned
-# versions (requirements.lock) and the npm packages of the tfjs page. Quick when nothing changed.
+# versions (requirements.lock) and the npm packages of the browser pages. Quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng chromium chromium-driver fonts-dejavu-core fonts-liberation)
+APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng chromium chromium-driver fonts-dejavu-core fonts-liberation
+              libgl1 libglib2.0-0)  # the last two: OpenCV (rapidocr)
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 command -v java >/dev/null 2>&1 || APT_PACKAGES+=(openjdk-17-jre-headless)
 command -v python3 >/dev/null 2>&1 || APT_PACKAGES+=(python3 python3-venv)
@@ -37,8 +38,8 @@ if [ "$(cat "$STAMPS/venv" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$STAMPS/venv"
 fi
 
-# npm folders: the TF.js page's bundles, and Selenium Grid's server jar (run with Java 17)
-for WEB in backends/tfjs/web scripts/grid; do
+# npm folders: the pages' bundles (TF.js, Tesseract.js, ONNX Runtime Web) and Selenium Grid's server jar
+for WEB in backends/tfjs/web backends/tesseractjs/web backends/ortweb/web scripts/grid; do
     [ -f "$WEB/package-lock.json" ] || continue
     stamp="$STAMPS/npm-$(echo "$WEB" | tr / -)"
     want=$(sha256sum "$WEB/package-lock.json" | cut -d' ' -f1)

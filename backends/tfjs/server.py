@@ -113,11 +113,13 @@ class PageServer:
 
     ``isolated`` adds the COOP/COEP headers that make the page cross-origin isolated, which
     lets the wasm backend use threads (SharedArrayBuffer) and sharpens ``performance.now()``.
+    ``folders`` serves more URL prefixes (another page and its libraries: ``backends.webpage``).
     """
 
-    def __init__(self, model_folder: Path, host: str = "127.0.0.1", isolated: bool = False) -> None:
-        self.routes = Routes({"/tfjs/": TFJS_DIST, "/tfjs-wasm/": TFJS_WASM_DIST, "/model/": Path(model_folder)},
-                             isolated)
+    def __init__(self, model_folder: Path, host: str = "127.0.0.1", isolated: bool = False,
+                 folders: dict[str, Path] | None = None) -> None:
+        self.routes = Routes({"/tfjs/": TFJS_DIST, "/tfjs-wasm/": TFJS_WASM_DIST, "/model/": Path(model_folder),
+                              **(folders or {})}, isolated)
         self._server = ThreadingHTTPServer((host, 0), _handler(self.routes))
         self._server.daemon_threads = True
         self.host = host

@@ -32,7 +32,7 @@ def _stages(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def register(subparsers) -> None:
-    """Add ``bench model`` with its ``train``, ``export`` and ``convert`` subcommands."""
+    """Add ``bench model`` with its ``train``, ``export``, ``convert`` and ``onnx`` subcommands."""
     model = subparsers.add_parser("model", help="train and export our own digit detector")
     sub = model.add_subparsers(dest="model_command", metavar="ACTION")
     model.set_defaults(handler=lambda args: model.print_help() or 2)
@@ -74,8 +74,10 @@ def register(subparsers) -> None:
     export.set_defaults(handler=handle_export)
 
     from bench.commands.convert import register as register_convert
+    from bench.commands.onnx import register as register_onnx
 
     register_convert(sub)
+    register_onnx(sub)
 
 
 def handle_train(args: argparse.Namespace) -> int:
