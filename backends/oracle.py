@@ -17,7 +17,7 @@ from bench.backend import Backend
 from bench.clock import ms_since
 from bench.options import option
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Digit, Recognition
+from bench.results.records import ColdStart, Digit, Recognition
 
 
 MAX_BUSY_MS = 3_600_000.0

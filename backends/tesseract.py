@@ -23,7 +23,7 @@ from bench.clock import ms_since
 from bench.errors import first_line
 from bench.options import option
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Digit, Recognition
+from bench.results.records import ColdStart, Digit, Recognition
 
 CHAR_SPAN = re.compile(r"<span class='ocrx_cinfo' title='x_bboxes (\d+) (\d+) (\d+) (\d+); x_conf ([\d.]+)'>([^<]*)</span>")
 INSTALL_HINT = "install tesseract-ocr (apt-get install tesseract-ocr) or pass --tesseract-cmd PATH"
@@ -114,6 +114,7 @@ class TesseractBackend(Backend):
     """Tesseract OCR, one process per photo."""
 
     name = "tesseract"
+    packages = ("pytesseract",)
     Options = TesseractOptions
     summary = "Tesseract OCR via pytesseract (hOCR char boxes)"
 

@@ -36,7 +36,7 @@ from bench.metrics import read_number
 from bench.model.preprocess import Transform, letterbox, to_uint8
 from bench.options import option
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Digit, Recognition
+from bench.results.records import ColdStart, Digit, Recognition
 from bench.saved_model import DEFAULT_MODEL, fingerprint, is_saved_model, read_metadata
 
 FALLBACK_THRESHOLD = 0.5
@@ -84,6 +84,7 @@ class TFBackend(Backend):
     """A SavedModel detector run in this process by TensorFlow."""
 
     name = "tf"
+    packages = ("tensorflow",)
     Options = TFOptions
     summary = "local TensorFlow SavedModel (OD API signature; default: our digit detector)"
 

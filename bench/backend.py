@@ -18,11 +18,25 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from bench.options import NoOptions, public_options
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Recognition
+from bench.results.records import ColdStart, Recognition
+
+
+@dataclass(frozen=True)
+class SweepAxis:
+    """An option a sweep may vary, its values, and the value the others are judged against.
+
+    The tfjs backend declares ``SweepAxis("quantization", ("none", "float16", ...), "none")``:
+    ``bench sweep`` runs one row per value and judges each against float32.
+    """
+
+    option: str
+    values: tuple[str, ...]
+    reference: str
 
 
 class Backend(abc.ABC):
@@ -33,6 +47,12 @@ class Backend(abc.ABC):
     summary: ClassVar[str] = ""
     default_enabled: ClassVar[bool] = True
     """Whether ``bench run`` without ``--backends`` includes it (when it can run here)."""
+
+    sweep_axes: ClassVar[tuple[SweepAxis, ...]] = ()
+    """The options ``bench sweep`` may vary for this backend."""
+
+    packages: ClassVar[tuple[str, ...]] = ()
+    """Distributions whose versions a run records in its environment (e.g. ``selenium``)."""
 
     batch_size: int = 1
     """How many photos the runner hands to one :meth:`recognize` call."""

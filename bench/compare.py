@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import UsageError
-from bench.history.rundata import RunData
+from bench.errors import NotComparable, UsageError
 from bench.metrics import aggregate
+from bench.results.run import RowResult, Run
 from bench.significance import (Interval, bootstrap_ratio, f1_counts, mann_whitney_u, mcnemar_exact, paired_f1,
                                 permutation_quantile, quantile_of, sign_test)
 from bench.validation import Range, typed_number
@@ -48,10 +48,6 @@ UNTESTED = "untested"
 UNSTABLE = "unstable"
 MIN_HISTORY = 5
 RUN_OPTIONS_CHECKED = ("warmup", "max_megapixels")
-
-
-class NotComparable(UsageError):
-    """Two runs differ in what they measured; the message lists how and offers ``--force``."""
 
 
 @dataclass(frozen=True)
@@ -228,9 +224,9 @@ def _with_history(p: float, test: str, value: float, past: Sequence[float]) -> t
     return max(p, history_p(past, value)[0]), f"{test} + z vs {len(past)} past"
 
 
-def _floor_change(row: str, base: RunData, new: RunData, thresholds: Thresholds, rng: np.random.Generator,
+def _floor_change(row: str, base: RowResult, new: RowResult, thresholds: Thresholds, rng: np.random.Generator,
                   history: Mapping[str, Sequence[float]]) -> MetricChange:
-    (base_floor, base_passes), (new_floor, new_passes) = base.latency_floors(row), new.latency_floors(row)
+    (base_floor, base_passes), (new_floor, new_passes) = base.latency_floors(), new.latency_floors()
     images = [i for i in base_floor if i in new_floor and base_floor[i] > 0]
     n = (len(images), len(images))
     if len(images) < 2:
@@ -289,9 +285,9 @@ def _paired_share(base_ok: np.ndarray, new_ok: np.ndarray, rng: np.random.Genera
     return Interval(float(diff.mean()), float(low), float(high), p)
 
 
-def _accuracy_changes(row: str, base: RunData, new: RunData, thresholds: Thresholds,
+def _accuracy_changes(row: str, base: RowResult, new: RowResult, thresholds: Thresholds,
                       rng: np.random.Generator) -> list[MetricChange]:
-    base_scores, new_scores = base.correctness(row), new.correctness(row)
+    base_scores, new_scores = base.scores, new.scores
     images = [image for image in base_scores if image in new_scores]
     n = (len(images), len(images))
     if not images:
@@ -301,8 +297,7 @@ def _accuracy_changes(row: str, base: RunData, new: RunData, thresholds: Thresho
 
     base_seq = np.array([base_scores[i].sequence_correct for i in images])
     new_seq = np.array([new_scores[i].sequence_correct for i in images])
-    base_errors = {r["image"]: r.get("error") is not None for r in base.records(row)}
-    new_errors = {r["image"]: r.get("error") is not None for r in new.records(row)}
+    base_errors, new_errors = base.errors_by_image(), new.errors_by_image()
     base_ok = np.array([not base_errors[i] for i in images])
     new_ok = np.array([not new_errors[i] for i in images])
     seq = _paired_share(base_seq, new_seq, rng, thresholds.resamples)
@@ -316,15 +311,10 @@ def _accuracy_changes(row: str, base: RunData, new: RunData, thresholds: Thresho
     ]
 
 
-def cold_start_of(data: RunData, row: str) -> float | None:
-    """The row's total cold start in ms, as ``run.json`` records it."""
-    return ((data.row_summary(row).get("cold_start_ms") or {}).get("total"))
-
-
-def _cold_changes(row: str, base: RunData, new: RunData, history: Sequence[float],
+def _cold_changes(row: str, base: RowResult, new: RowResult, history: Sequence[float],
                   thresholds: Thresholds) -> list[MetricChange]:
     out = []
-    b, w = cold_start_of(base, row), cold_start_of(new, row)
+    b, w = base.cold_start_total, new.cold_start_total
     past = np.asarray([h for h in history if h is not None], float)
     if b is not None and w is not None and past.size >= MIN_HISTORY:
         p, centre, spread = history_p(past, w)
@@ -337,7 +327,7 @@ def _cold_changes(row: str, base: RunData, new: RunData, history: Sequence[float
         reason = (f"one sample per run; judged only against >= {MIN_HISTORY} past runs "
                   f"(have {past.size})")
         out.append(_change(row, COLD_START, b, w, None, "-", thresholds, (1, 1), reason))
-    bb, wb = base.row_summary(row).get("download_bytes"), new.row_summary(row).get("download_bytes")
+    bb, wb = base.download_bytes, new.download_bytes
     if bb and wb is not None:
         change = wb / bb - 1.0
         exact = Interval(change, change, change, 0.0 if change else 1.0)
@@ -345,17 +335,18 @@ def _cold_changes(row: str, base: RunData, new: RunData, history: Sequence[float
     return out
 
 
-def history_values(runs: Sequence[RunData], rows: Sequence[str]) -> dict[str, dict[str, list[float]]]:
+def history_values(runs: Sequence[Run], rows: Sequence[str]) -> dict[str, dict[str, list[float]]]:
     """Per row, the cold start and latency floor/p50/p90 of past runs, recomputed from their raw samples."""
     names = (COLD_START.name, LATENCY_FLOOR.name, LATENCY_P50.name, LATENCY_P90.name)
     found: dict[str, dict[str, list[float]]] = {row: {name: [] for name in names} for row in rows}
-    for data in runs:
+    for run in runs:
         for row in rows:
-            if row not in data.rows:
+            if row not in run.rows:
                 continue
-            samples = np.asarray(data.latencies(row), float)
-            found[row][COLD_START.name].append(cold_start_of(data, row))
-            floors = list(data.latency_floors(row)[0].values())
+            result = run.rows[row]
+            samples = np.asarray(result.latencies(), float)
+            found[row][COLD_START.name].append(result.cold_start_total)
+            floors = list(result.latency_floors()[0].values())
             if floors:
                 found[row][LATENCY_FLOOR.name].append(float(np.median(floors)))
             if samples.size:
@@ -368,55 +359,56 @@ def _options_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     return [f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def like_with_like(base: RunData, new: RunData, rows: Sequence[str]) -> tuple[list[str], list[str]]:
+def _without_notes(describe: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in describe.items() if k != "notes"}
+
+
+def like_with_like(base: Run, new: Run, rows: Sequence[str]) -> tuple[list[str], list[str]]:
     """(problems that make the runs incomparable, notes on what else changed)."""
     problems, notes = [], []
-    for data in (base, new):
-        if data.run.get("status") != "complete":
-            problems.append(f"{data.label} is '{data.run.get('status')}', not complete")
-    bd, nd = base.run.get("dataset") or {}, new.run.get("dataset") or {}
-    if bd.get("fingerprint") != nd.get("fingerprint"):
-        problems.append(f"datasets differ: {bd.get('name')} ({bd.get('photos')} photos, {bd.get('fingerprint')}) vs "
-                        f"{nd.get('name')} ({nd.get('photos')} photos, {nd.get('fingerprint')})")
-    be, ne = base.run.get("environment") or {}, new.run.get("environment") or {}
-    if be.get("machine_id") != ne.get("machine_id"):
-        problems.append(f"machines differ: {be.get('machine_id')} ({be.get('cpu_model')} x {be.get('cpu_count')}) vs "
-                        f"{ne.get('machine_id')} ({ne.get('cpu_model')} x {ne.get('cpu_count')})")
-    bo, no = base.run.get("options") or {}, new.run.get("options") or {}
-    run_diff = _options_diff({k: bo.get(k) for k in RUN_OPTIONS_CHECKED}, {k: no.get(k) for k in RUN_OPTIONS_CHECKED})
+    for run in (base, new):
+        if not run.complete:
+            problems.append(f"{run.label} is '{run.status}', not complete")
+    bd, nd = base.dataset, new.dataset
+    if bd.fingerprint != nd.fingerprint:
+        problems.append(f"datasets differ: {bd.name} ({bd.photos} photos, {bd.fingerprint}) vs "
+                        f"{nd.name} ({nd.photos} photos, {nd.fingerprint})")
+    be, ne = base.environment, new.environment
+    if be.machine_id != ne.machine_id:
+        problems.append(f"machines differ: {be.machine_text} vs {ne.machine_text}")
+    bo, no = base.options, new.options
+    run_diff = _options_diff({k: getattr(bo, k) for k in RUN_OPTIONS_CHECKED},
+                             {k: getattr(no, k) for k in RUN_OPTIONS_CHECKED})
     if run_diff:
         problems.append("run options differ: " + "; ".join(run_diff))
-    if bo.get("repeats") != no.get("repeats"):
-        notes.append(f"repeats {bo.get('repeats')} -> {no.get('repeats')} (latency sample sizes differ)")
+    if bo.repeats != no.repeats:
+        notes.append(f"repeats {bo.repeats} -> {no.repeats} (latency sample sizes differ)")
     for row in rows:
-        diff = _options_diff(base.row_summary(row).get("options") or {}, new.row_summary(row).get("options") or {})
+        diff = _options_diff(base.rows[row].options, new.rows[row].options)
         if diff:
             problems.append(f"{row}: backend options differ: " + "; ".join(diff))
-        described = _options_diff(*({k: v for k, v in (d.row_summary(row).get("describe") or {}).items()
-                                     if k != "notes"} for d in (base, new)))
+        described = _options_diff(_without_notes(base.rows[row].describe), _without_notes(new.rows[row].describe))
         if described:
             notes.append(f"{row}: " + "; ".join(described))
-    bg, ng = be.get("digitbench") or {}, ne.get("digitbench") or {}
-    if (bg.get("commit"), bg.get("dirty")) != (ng.get("commit"), ng.get("dirty")):
-        notes.append(f"digitbench {str(bg.get('commit'))[:10]}{'+dirty' if bg.get('dirty') else ''} -> "
-                     f"{str(ng.get('commit'))[:10]}{'+dirty' if ng.get('dirty') else ''}")
-    loads = [(d.run.get("environment") or {}).get("load_average") for d in (base, new)]
-    if all(isinstance(load, (list, tuple)) and load for load in loads) and abs(loads[0][0] - loads[1][0]) >= 0.5:
+    if (be.commit, be.dirty) != (ne.commit, ne.dirty):
+        notes.append(f"digitbench {be.commit_text} -> {ne.commit_text}")
+    loads = [run.environment.load_average for run in (base, new)]
+    if all(loads) and abs(loads[0][0] - loads[1][0]) >= 0.5:
         notes.append(f"machine load {loads[0][0]:.1f} -> {loads[1][0]:.1f} (1-minute average): latency changes "
                      "may come from other work on the machine")
-    for data in (base, new):
+    for run in (base, new):
         for row in rows:
-            for warning in data.row_summary(row).get("warnings") or []:
-                notes.append(f"{data.label} {row}: {warning}")
-    packages = _options_diff(be.get("packages") or {}, ne.get("packages") or {})
-    if be.get("python") != ne.get("python"):
-        packages.insert(0, f"python {be.get('python')!r} -> {ne.get('python')!r}")
+            for warning in run.rows[row].warnings:
+                notes.append(f"{run.label} {row}: {warning}")
+    packages = _options_diff(be.packages, ne.packages)
+    if be.python != ne.python:
+        packages.insert(0, f"python {be.python!r} -> {ne.python!r}")
     if packages:
         notes.append("versions: " + "; ".join(packages))
     return problems, notes
 
 
-def compare_runs(base: RunData, new: RunData, thresholds: Thresholds | None = None, *, force: bool = False,
+def compare_runs(base: Run, new: Run, thresholds: Thresholds | None = None, *, force: bool = False,
                  rows: Sequence[str] | None = None,
                  history: Mapping[str, Mapping[str, Sequence[float]]] | None = None) -> Comparison:
     """Compare ``new`` against ``base`` row by row; refuses unlike runs unless ``force``.
@@ -425,7 +417,7 @@ def compare_runs(base: RunData, new: RunData, thresholds: Thresholds | None = No
     the values of past comparable runs (nightly passes the accepted runs of the suite).
     """
     thresholds = thresholds or Thresholds()
-    shared = [r for r in base.rows if r in new.rows]
+    shared = [r for r in base.row_names if r in new.rows]
     if rows:
         missing = [r for r in rows if r not in shared]
         if missing:
@@ -433,8 +425,8 @@ def compare_runs(base: RunData, new: RunData, thresholds: Thresholds | None = No
                              f"rows in both: {', '.join(shared) or 'none'}")
         shared = list(rows)
     problems, notes = like_with_like(base, new, shared)
-    only_base = [r for r in base.rows if r not in new.rows]
-    only_new = [r for r in new.rows if r not in base.rows]
+    only_base = [r for r in base.row_names if r not in new.rows]
+    only_new = [r for r in new.row_names if r not in base.rows]
     if only_base or only_new:
         notes.append("rows not compared: " + ", ".join([*(f"{r} (only in base)" for r in only_base),
                                                         *(f"{r} (only in new)" for r in only_new)]))
@@ -450,12 +442,13 @@ def compare_runs(base: RunData, new: RunData, thresholds: Thresholds | None = No
     changes: list[MetricChange] = []
     for row in shared:
         past = (history or {}).get(row, {})
-        floor = _floor_change(row, base, new, thresholds, rng, past)
-        quantiles = _latency_changes(row, np.asarray(base.latencies(row), float),
-                                     np.asarray(new.latencies(row), float), thresholds, rng, past)
+        old, now = base.rows[row], new.rows[row]
+        floor = _floor_change(row, old, now, thresholds, rng, past)
+        quantiles = _latency_changes(row, np.asarray(old.latencies(), float), np.asarray(now.latencies(), float),
+                                     thresholds, rng, past)
         changes += [floor, *(_confirmed_by_floor(c, floor, thresholds) for c in quantiles)]
-        changes += _cold_changes(row, base, new, past.get(COLD_START.name, ()), thresholds)
-        changes += _accuracy_changes(row, base, new, thresholds, rng)
+        changes += _cold_changes(row, old, now, past.get(COLD_START.name, ()), thresholds)
+        changes += _accuracy_changes(row, old, now, thresholds, rng)
     return Comparison(base.label, new.label, changes, problems, notes, force, thresholds)
 
 

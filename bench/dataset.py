@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from bench.errors import DatasetError, PhotoError, first_line
+from bench.errors import DatasetError, EntryProblem, PhotoError, first_line
 from bench.photos import Photo, inside, read_inside, reader_inside
-from bench.records import Box, TrueDigit
+from bench.results.metadata import DatasetInfo
+from bench.results.records import Box, TrueDigit
 from bench.validation import shorten, shown, text_problem
 
 ANNOTATIONS = "annotations.jsonl"
@@ -46,10 +47,10 @@ class Dataset:
         return Dataset(self.name, self.root, self.photos[:limit], self.problems,
                        _fingerprint_of(self.fingerprint, limit), self.description)
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "root": self.root, "photos": len(self.photos),
-                "fingerprint": self.fingerprint, "problems": list(self.problems),
-                "description": self.description}
+    def info(self) -> DatasetInfo:
+        """What a run records of the dataset it used."""
+        return DatasetInfo(name=self.name, root=self.root, photos=len(self.photos), fingerprint=self.fingerprint,
+                           problems=tuple(self.problems), description=self.description)
 
 
 def _fingerprint_of(*parts: object) -> str:
@@ -57,6 +58,25 @@ def _fingerprint_of(*parts: object) -> str:
     for part in parts:
         digest.update(repr(part).encode())
     return digest.hexdigest()[:16]
+
+
+def synthetic_dataset(count: int | None = None, seed: int | None = None) -> Dataset:
+    """The embedded default dataset: ``count`` photos rendered from ``seed`` (:mod:`bench.synthetic`)."""
+    from bench.synthetic import DEFAULT_COUNT, DEFAULT_SEED, available_fonts, render_photo
+
+    count = DEFAULT_COUNT if count is None else count
+    seed = DEFAULT_SEED if seed is None else seed
+    photos = []
+    for index in range(count):
+        rendered = render_photo(seed, index)
+        photos.append(Photo(image=f"synthetic/{seed}/{index:05d}.png", label=rendered.label,
+                            truth=list(rendered.truth), read_bytes=lambda data=rendered.png: data,
+                            source=f"synthetic photo {index} (seed {seed})",
+                            width=rendered.width, height=rendered.height))
+    fonts = [Path(p).name if p else "pillow-default" for p in available_fonts()]
+    return Dataset(name=SYNTHETIC, root=f"synthetic:{seed}", photos=photos,
+                   fingerprint=_fingerprint_of("synthetic", seed, count, fonts),
+                   description=f"{count} synthetic house-number photos, seed {seed}, fonts {', '.join(fonts)}")
 
 
 def data_home() -> Path:
@@ -74,8 +94,6 @@ def load_dataset(spec: str | os.PathLike | None = None, *, synthetic_count: int 
     ``digitStruct.mat``, or the ``annotations.jsonl`` file itself.
     """
     if spec is None or str(spec) == SYNTHETIC:
-        from bench.synthetic import synthetic_dataset
-
         return synthetic_dataset(count=synthetic_count, seed=seed)
     text = str(spec)
     if "\x00" in text or not text.strip():
@@ -114,10 +132,6 @@ def check_boxes(image: str, boxes: list[TrueDigit], width: int | None, height: i
                 return (f"{image}: box {index} (left={box.left:g}, top={box.top:g}, {box.width:g}x{box.height:g}) "
                         f"lies outside the {width}x{height} photo; fix the annotation")
     return None
-
-
-class EntryProblem(ValueError):
-    """A value of one dataset entry that cannot be used (the message names it)."""
 
 
 def _whole(value: Any, what: str, low: int, high: int) -> int:

@@ -10,8 +10,11 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("digitbench", "numpy", "pillow", "pandas", "rich", "h5py", "tensorflow", "tensorflowjs",
-            "selenium", "pytesseract", "google-cloud-vision", "grpcio", "protobuf")
+from bench import __version__
+from bench.results.metadata import Environment
+
+PACKAGES = ("digitbench", "numpy", "pillow", "pandas", "rich", "h5py")
+"""The distributions every run depends on; each backend adds its own (``Backend.packages``)."""
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -57,18 +60,12 @@ def machine_id() -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
-def describe_environment() -> dict[str, object]:
-    """Everything needed to judge whether two runs are comparable."""
-    from bench import __version__
-
-    return {
-        "digitbench": {"version": __version__, **git_state()},
-        "python": sys.version.split()[0],
-        "python_implementation": platform.python_implementation(),
-        "packages": package_versions(),
-        "os": platform.platform(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "machine_id": machine_id(),
-        "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-    }
+def describe_environment(packages: tuple[str, ...] = PACKAGES) -> Environment:
+    """Everything needed to judge whether two runs are comparable; ``packages`` are the
+    distributions whose versions matter."""
+    git = git_state()
+    return Environment(
+        version=__version__, commit=git["commit"], dirty=git["dirty"], python=sys.version.split()[0],
+        python_implementation=platform.python_implementation(), packages=package_versions(packages),
+        os=platform.platform(), cpu_model=cpu_model(), cpu_count=os.cpu_count(), machine_id=machine_id(),
+        load_average=tuple(round(v, 2) for v in os.getloadavg()) if hasattr(os, "getloadavg") else None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bench.records import Digit, TrueDigit
+from bench.results.records import Digit, TrueDigit
 
 IOU_THRESHOLD = 0.5
 

@@ -1,25 +1,5 @@
-"""``bench nightly``: run a configured suite, compare it with its baseline, write a static report.
-
-Configuration lives in ``bench.toml`` (top level) or in ``pyproject.toml`` under
-``[tool.digitbench]``, found in the current folder or the nearest parent::
-
-    [tool.digitbench.nightly]
-    default = "smoke"                        # the suite run without --suite
-
-    [tool.digitbench.suites.smoke]
-    backends = ["oracle"]
-    dataset = "synthetic"                    # a folder, a name, or "synthetic"
-    limit = 60
-    warmup = 3
-    repeats = 3
-    gallery = 6                              # worst photos shown per backend row
-
-    [tool.digitbench.suites.smoke.options.oracle]
-    delay_ms = 2
-
-    [tool.digitbench.compare]                # thresholds, see bench.compare.Thresholds
-    latency = 0.10
-    accuracy = 0.01
+"""``bench nightly``: run a configured suite (:mod:`bench.suites`), compare it with its baseline,
+write a static report.
 
 The baseline is the last *accepted* complete run of the same suite on the same machine. A run is
 accepted when it has no regression against its baseline (the first run of a suite is accepted;
@@ -29,160 +9,24 @@ floor over the passes is what keeps other work on the machine from reading as a 
 """
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import date as Date
 from pathlib import Path
-from typing import Any
 
-from bench.compare import Comparison, NotComparable, Thresholds, compare_runs, history_values, like_with_like
-from bench.errors import UsageError
-from bench.history import HistoryStore, RunData, resolve_store_path
-from bench.validation import Range, folder_name, report_date, typed_number
+from bench.compare import NotComparable, Thresholds, compare_runs, history_values, like_with_like
+from bench.dataset import load_dataset
+from bench.errors import RunInterrupted
+from bench.history import HistoryStore, resolve_store_path
+from bench.nightly_report import NightlyResult, PastRun, write_nightly_report
+from bench.results.run import Run
+from bench.runner import Observer, default_out, run_benchmark
+from bench.suites import Config, Suite, load_config, parse_config
+from bench.validation import report_date
 
-BENCH_TOML = "bench.toml"
-PYPROJECT = "pyproject.toml"
-SUITE_KEYS = ("backends", "dataset", "limit", "warmup", "repeats", "options", "gallery", "description")
+__all__ = ["Config", "NightlyResult", "PastRun", "Suite", "load_config", "parse_config", "past_runs",
+           "report_folder", "run_nightly"]
+
 TREND_RUNS = 30
-
-
-@dataclass(frozen=True)
-class Suite:
-    """A named benchmark configuration run every night."""
-
-    name: str
-    backends: tuple[str, ...]
-    dataset: str | None = None
-    limit: int | None = None
-    warmup: int = 3
-    repeats: int = 1
-    options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    gallery: int = 6
-    description: str = ""
-
-    def run_config(self, out: Path):
-        """The :class:`bench.runner.RunConfig` of this suite, writing to ``out``."""
-        from bench.runner import RunConfig
-
-        return RunConfig(backends=self.backends, dataset=self.dataset, limit=self.limit, out=out,
-                         warmup=self.warmup, repeats=self.repeats, backend_options=self.options,
-                         label=f"nightly:{self.name}")
-
-
-@dataclass
-class Config:
-    """The suites, the default suite and the compare thresholds, with the file they came from."""
-
-    source: Path | None = None
-    suites: dict[str, Suite] = field(default_factory=dict)
-    default_suite: str | None = None
-    compare: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def default_name(self) -> str | None:
-        """The suite run without ``--suite``: the configured default, else the only suite."""
-        return self.default_suite or (next(iter(self.suites)) if len(self.suites) == 1 else None)
-
-    def suite(self, name: str | None) -> Suite:
-        """The suite called ``name`` (or the default one), or a UsageError listing the suites."""
-        if not self.suites:
-            where = self.source or f"{BENCH_TOML} or {PYPROJECT} [tool.digitbench]"
-            raise UsageError(f"{where}: no suites defined; add a [tool.digitbench.suites.NAME] table with "
-                             "backends = [...] (see `bench nightly --help`)")
-        name = name or self.default_name
-        if name is None:
-            raise UsageError(f"--suite: several suites ({', '.join(self.suites)}) and no "
-                             "[tool.digitbench.nightly] default; name one")
-        if name not in self.suites:
-            raise UsageError(f"--suite {name}: not defined in {self.source}; suites: {', '.join(self.suites)}")
-        return self.suites[name]
-
-
-def _option_value(value: Any) -> Any:
-    return ",".join(str(v) for v in value) if isinstance(value, list) else value
-
-
-def _suite(name: str, raw: dict[str, Any], source: Path) -> Suite:
-    where = f"{source} [suites.{name}]"
-    unknown = set(raw) - set(SUITE_KEYS)
-    if unknown:
-        raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(SUITE_KEYS)}")
-    backends = raw.get("backends")
-    if isinstance(backends, str):
-        backends = [b.strip() for b in backends.split(",") if b.strip()]
-    if not backends:
-        raise UsageError(f"{where}: give backends = [\"name\", ...]")
-    options = {b: {k: _option_value(v) for k, v in opts.items()} for b, opts in (raw.get("options") or {}).items()}
-    dataset = raw.get("dataset")
-    if dataset and (source.parent / dataset).exists():
-        dataset = str((source.parent / dataset).resolve())
-    folder_name(name, f"{source} [suites.{name!r}]: the suite name")
-    limit = raw.get("limit")
-    numbers = {key: typed_number(raw.get(key, default), int, f"{where} {key}", Range(at_least=low))
-               for key, default, low in (("warmup", 3, 0), ("repeats", 1, 1), ("gallery", 6, 0))}
-    return Suite(name=name, backends=tuple(backends), dataset=dataset,
-                 limit=None if limit is None else typed_number(limit, int, f"{where} limit", Range(at_least=1)),
-                 options=options, description=str(raw.get("description", "")), **numbers)
-
-
-def parse_config(table: dict[str, Any], source: Path) -> Config:
-    """A :class:`Config` from the ``[tool.digitbench]`` table (or a whole ``bench.toml``)."""
-    suites = {name: _suite(name, raw, source) for name, raw in (table.get("suites") or {}).items()}
-    default = (table.get("nightly") or {}).get("default")
-    if default is not None and default not in suites:
-        raise UsageError(f"{source}: nightly default {default!r} is not a suite; suites: {', '.join(suites) or 'none'}")
-    compare = dict(table.get("compare") or {})
-    Thresholds.from_mapping(compare)
-    return Config(source, suites, default, compare)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc}); fix the file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-
-
-def load_config(path: str | Path | None = None, required: bool = True, start: Path | None = None) -> Config:
-    """The configuration from ``path``, or from the nearest ``bench.toml`` / ``pyproject.toml``.
-
-    With ``required=False`` an absent configuration gives an empty :class:`Config`.
-    """
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise UsageError(f"--config {path}: no such file")
-        data = _read_toml(path)
-        return parse_config(data.get("tool", {}).get("digitbench", {}) if path.name == PYPROJECT else data, path)
-    folder = (start or Path.cwd()).resolve()
-    for candidate in (folder, *folder.parents):
-        if (candidate / BENCH_TOML).is_file():
-            return parse_config(_read_toml(candidate / BENCH_TOML), candidate / BENCH_TOML)
-        if (candidate / PYPROJECT).is_file():
-            table = _read_toml(candidate / PYPROJECT).get("tool", {}).get("digitbench")
-            if table is not None:
-                return parse_config(table, candidate / PYPROJECT)
-    if required:
-        raise UsageError(f"no {BENCH_TOML} or {PYPROJECT} with [tool.digitbench] found from {folder}; "
-                         "add one with a suite or pass --config PATH")
-    return Config()
-
-
-@dataclass
-class NightlyResult:
-    """What a nightly run produced."""
-
-    suite: Suite
-    out: Path
-    report_dir: Path
-    history_id: int
-    baseline_id: int | None
-    comparison: Comparison | None
-    refused: str | None
-    accepted: bool
-    status: str
 
 
 def report_folder(reports_dir: Path, day: str, suite: Suite, config: Config) -> Path:
@@ -191,59 +35,51 @@ def report_folder(reports_dir: Path, day: str, suite: Suite, config: Config) -> 
     return folder if suite.name == config.default_name else folder / suite.name
 
 
-@dataclass
-class PastRun:
-    """A recorded run of the suite and whether it was accepted as a baseline."""
-
-    data: RunData
-    accepted: bool
-
-
-def past_runs(store: HistoryStore, suite: str, machine_id: str, upto: int, count: int = TREND_RUNS) -> list[PastRun]:
-    """The last ``count`` complete runs of ``suite`` on this machine up to id ``upto``, oldest first."""
+def past_runs(store: HistoryStore, suite: str, machine_id: str | None, current: Run,
+              count: int = TREND_RUNS) -> list[PastRun]:
+    """The last ``count`` complete runs of ``suite`` on this machine up to ``current``, oldest first;
+    ``current`` is the object given, not a second read from the store."""
+    upto = current.history_id
     found = [r for r in store.runs(suite=suite, machine=machine_id, status="complete", limit=count + 50)
-             if r.id <= upto][:count]
-    return [PastRun(store.load(r.id), r.accepted) for r in reversed(found)]
+             if upto is None or r.id <= upto][:count]
+    return [PastRun(current if r.id == upto else store.load(r.id), r.accepted) for r in reversed(found)]
 
 
 def run_nightly(config: Config, suite_name: str | None = None, *, store_path: str | Path | None = None,
                 reports_dir: Path = Path("reports"), day: str | None = None, thresholds: Thresholds | None = None,
-                observer=None) -> NightlyResult:
+                observer: Observer | None = None) -> NightlyResult:
     """Run the suite, record it, compare with the baseline, accept it if clean, write the report."""
-    from bench.nightly_report import write_nightly_report
-    from bench.runner import default_out, run_benchmark
-
     suite = config.suite(suite_name)
     thresholds = thresholds or Thresholds.from_mapping(config.compare)
     day = report_date(day) if day is not None else Date.today().isoformat()
     folder = report_folder(reports_dir, day, suite, config)
-    out = default_out(folder / "runs")
-    result = run_benchmark(suite.run_config(out), observer)
-    new = RunData.from_folder(result.out)
-    machine = (new.run.get("environment") or {}).get("machine_id")
+    dataset = load_dataset(suite.dataset)
+    try:
+        run = run_benchmark(suite.run_config(default_out(folder / "runs")), observer, dataset=dataset)
+    except RunInterrupted as interrupted:
+        with HistoryStore(resolve_store_path(store_path)) as store:
+            store.append(interrupted.run, suite=suite.name)
+        raise
+    machine = run.environment.machine_id
     with HistoryStore(resolve_store_path(store_path)) as store:
-        new_id = store.append(new, folder=result.out, suite=suite.name)
-        new.history_id = new_id
-        baseline_id = store.baseline(suite.name, machine, before=new_id)
+        run = run.stored_as(store.append(run, suite=suite.name))
+        baseline_id = store.baseline(suite.name, machine, before=run.history_id)
         comparison, refused, base = None, None, None
-        history = past_runs(store, suite.name, machine, new_id)
+        history = past_runs(store, suite.name, machine, run)
         if baseline_id is not None:
-            loaded = {p.data.history_id: p.data for p in history}
+            loaded = {p.run.history_id: p.run for p in history}
             base = loaded[baseline_id] if baseline_id in loaded else store.load(baseline_id)
-            baselines = [p.data for p in history if p.accepted and p.data.history_id != new_id
-                         and not like_with_like(p.data, new, new.rows)[0]]
+            baselines = [p.run for p in history if p.accepted and p.run is not run
+                         and not like_with_like(p.run, run, run.row_names)[0]]
             try:
-                comparison = compare_runs(base, new, thresholds, history=history_values(baselines, new.rows))
+                comparison = compare_runs(base, run, thresholds, history=history_values(baselines, run.row_names))
             except NotComparable as exc:
                 refused = str(exc)
-        accepted = result.run.get("status") == "complete" and refused is None and (
-            comparison is None or not comparison.regressions)
+        accepted = run.complete and refused is None and (comparison is None or not comparison.regressions)
         if accepted:
-            store.set_accepted(new_id)
-        for past in history:
-            if past.data.history_id == new_id:
-                past.accepted = accepted
-    nightly = NightlyResult(suite, result.out, folder, new_id, baseline_id, comparison, refused, accepted,
-                            result.run.get("status", "unknown"))
-    write_nightly_report(nightly, new, base, history, day)
+            store.set_accepted(run.history_id)
+    history = [replace(p, accepted=accepted) if p.run is run else p for p in history]
+    nightly = NightlyResult(suite, run, folder, baseline_id, comparison, refused, accepted)
+    photos = {photo.image: photo for photo in dataset.photos}
+    write_nightly_report(nightly, base, history, day, photos)
     return nightly

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from bench.compare import IMPROVEMENT, REGRESSION, UNSTABLE, cold_start_of, table_rows
+from bench.compare import IMPROVEMENT, REGRESSION, UNSTABLE, Comparison, table_rows
 from bench.gallery import GalleryItem, gallery
-from bench.history.rundata import RunData
+from bench.photos import Photo
 from bench.plots import TrendPoint, distribution_figure, trend_figure
 from bench.report import display_rows, markdown_table
-
-if TYPE_CHECKING:
-    from bench.nightly import NightlyResult, PastRun
+from bench.results.run import Run
+from bench.suites import Suite
 
 INDEX_HTML = "index.html"
 REPORT_MD = "report.md"
@@ -41,19 +41,49 @@ tr.unstable td { background: #fff4d6; }
 """
 
 
+@dataclass(frozen=True)
+class PastRun:
+    """A recorded run of the suite and whether it was accepted as a baseline."""
+
+    run: Run
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class NightlyResult:
+    """What a nightly run produced: the run (recorded in the history), its comparison and verdict."""
+
+    suite: Suite
+    run: Run
+    report_dir: Path
+    baseline_id: int | None
+    comparison: Comparison | None
+    refused: str | None
+    accepted: bool
+
+    @property
+    def history_id(self) -> int | None:
+        return self.run.history_id
+
+    @property
+    def status(self) -> str:
+        return self.run.status
+
+
 def trend_series(history: list[PastRun]) -> dict[str, list[TrendPoint]]:
-    """Per backend row, p50/p90/cold start/digit F1 of each past run, recomputed from raw records."""
+    """Per backend row, p50/p90/cold start/digit F1 of each past run, from its raw records."""
     series: dict[str, list[TrendPoint]] = {}
-    last = history[-1].data.history_id if history else None
+    last = history[-1].run if history else None
     for past in history:
-        data = past.data
-        label = f"#{data.history_id} {str(data.run.get('started', ''))[:10]}"
-        for row in data.rows:
-            figures = data.recomputed(row)
-            latency = figures.get("latency_ms") or {}
-            values = {"p50_ms": latency.get("p50"), "p90_ms": latency.get("p90"),
-                      "cold_start_ms": cold_start_of(data, row), "digit_f1": figures.get("digit_f1")}
-            series.setdefault(row, []).append(TrendPoint(label, past.accepted, data.history_id == last, values))
+        run = past.run
+        label = f"#{run.history_id} {str(run.started or '')[:10]}"
+        for name, row in run.rows.items():
+            figures = row.figures
+            latency = figures.latency if figures else None
+            values = {"p50_ms": latency.p50 if latency else None, "p90_ms": latency.p90 if latency else None,
+                      "cold_start_ms": row.cold_start_total,
+                      "digit_f1": figures.accuracy.f1 if figures else None}
+            series.setdefault(name, []).append(TrendPoint(label, past.accepted, run is last, values))
     return series
 
 
@@ -93,19 +123,21 @@ def _gallery_caption(item: GalleryItem) -> str:
             f"missed {item.missed}, false {item.false}; {latency}")
 
 
-def write_nightly_report(result: NightlyResult, new: RunData, base: RunData | None, history: list[PastRun],
-                         day: str) -> Path:
-    """Write ``index.html`` and ``report.md`` (with ``images/``) into the result's report folder."""
+def write_nightly_report(result: NightlyResult, base: Run | None, history: list[PastRun], day: str,
+                         photos: Mapping[str, Photo]) -> Path:
+    """Write ``index.html`` and ``report.md`` (with ``images/``) into the result's report folder;
+    ``photos`` are the photos the run used, by image, for the failure gallery."""
+    new = result.run
     folder = result.report_dir
     images = folder / IMAGES
     images.mkdir(parents=True, exist_ok=True)
     sentence, css = _summary(result)
     trend_png = trend_figure(trend_series(history)) if history else None
-    samples = {row: (base.latencies(row) if base is not None and row in base.rows else [], new.latencies(row))
-               for row in new.rows}
+    samples = {name: (base.rows[name].latencies() if base is not None and name in base.rows else [],
+                      row.latencies()) for name, row in new.rows.items()}
     distribution_png = distribution_figure(samples, (f"baseline #{result.baseline_id}" if base else "no baseline",
                                                      f"this run #{result.history_id}"))
-    worst = gallery(new, per_row=result.suite.gallery)
+    worst = gallery(new, photos, per_row=result.suite.gallery)
     files = {"trend.png": trend_png, "latency.png": distribution_png}
     for row, items in worst.items():
         for index, item in enumerate(items):
@@ -115,16 +147,13 @@ def write_nightly_report(result: NightlyResult, new: RunData, base: RunData | No
         if png:
             (images / name).write_bytes(png)
 
-    run_table = display_rows(new.run)
+    run_table = display_rows(new)
     compare_rows = table_rows(result.comparison) if result.comparison else None
-    env = new.run.get("environment") or {}
-    git = env.get("digitbench") or {}
-    facts = (f"Suite <b>{html.escape(result.suite.name)}</b> on machine {html.escape(str(env.get('machine_id')))} "
-             f"({html.escape(str(env.get('cpu_model')))} x {env.get('cpu_count')}), digitbench "
-             f"{html.escape(str(git.get('commit'))[:10])}{' +dirty' if git.get('dirty') else ''}; dataset "
-             f"{html.escape(str((new.run.get('dataset') or {}).get('name')))} "
-             f"({(new.run.get('dataset') or {}).get('photos')} photos), {result.suite.repeats} pass(es) after "
-             f"{result.suite.warmup} warm-up call(s). Run folder: {html.escape(str(result.out))}.")
+    env = new.environment
+    facts = (f"Suite <b>{html.escape(result.suite.name)}</b> on machine {html.escape(env.machine_text)}, digitbench "
+             f"{html.escape(env.commit_text)}; dataset {html.escape(str(new.dataset.name))} "
+             f"({new.dataset.photos} photos), {result.suite.repeats} pass(es) after "
+             f"{result.suite.warmup} warm-up call(s). Run folder: {html.escape(str(new.folder))}.")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>digitbench nightly {html.escape(day)} "
              f"{html.escape(result.suite.name)}</title><style>{STYLE}</style></head><body>",
              f"<h1>digitbench nightly - {html.escape(result.suite.name)} - {html.escape(day)}</h1>",

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import PhotoError
-from bench.records import TrueDigit
+from bench.results.records import TrueDigit
 
 MAX_MEGAPIXELS = 50.0
 """Photos larger than this are refused (a house-number photo is well under 1 MP)."""

@@ -1,15 +1,20 @@
-"""Reports of one run, as pure functions of its ``run.json``: summary.csv, report.md, a rich table."""
+"""Reports of one run, as pure functions of its :class:`bench.results.run.Run`: summary.csv, report.md,
+a rich table."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from bench.results.run import RowResult, Run
+from bench.validation import markup_safe
 
 SUMMARY_CSV = "summary.csv"
 REPORT_MD = "report.md"
 
 COLUMNS = ("backend", "status", "images", "errors", "digit_precision", "digit_recall", "digit_f1",
            "sequence_accuracy", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "latency_n",
-           "cold_total_ms", "download_ms", "init_ms", "first_inference_ms", "download_bytes", "notes")
+           "end_to_end_p50_ms", "end_to_end_p90_ms", "cold_total_ms", "library_ms", "download_ms", "init_ms",
+           "first_inference_ms", "library_bytes", "download_bytes", "notes")
 
 
 def markdown_table(rows: list[list[str]]) -> list[str]:
@@ -18,37 +23,52 @@ def markdown_table(rows: list[list[str]]) -> list[str]:
             + ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows[1:]])
 
 
-def row_notes(summary: dict[str, Any]) -> str:
+def row_notes(row: RowResult) -> str:
     """Short remarks for a row: the backend's own notes, replayed figures, failures, warnings."""
-    notes = list((summary.get("describe") or {}).get("notes", []))
-    if summary.get("replayed"):
+    notes = list(row.notes)
+    if row.figures is not None and row.figures.replayed:
         notes.append("latency replayed, not measured")
-    if summary.get("error"):
-        notes.append(summary["error"])
-    notes.extend(summary.get("warnings", []))
+    if row.error:
+        notes.append(row.error)
+    notes.extend(row.warnings)
     return "; ".join(notes)
 
 
-def summary_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat dict per backend row, in run order."""
+def summary_rows(run: Run) -> list[dict[str, Any]]:
+    """One flat dict per backend row, in run order (the columns of ``summary.csv``)."""
     rows = []
-    for name, s in run.get("backends", {}).items():
-        latency = s.get("latency_ms") or {}
-        cold = s.get("cold_start_ms") or {}
+    for name, row in run.rows.items():
+        figures = row.figures
+        accuracy = figures.accuracy if figures else None
+        latency = figures.latency if figures else None
+        end_to_end = figures.end_to_end if figures else None
+        cold = row.cold_start
         rows.append({
-            "backend": name, "status": s.get("status"), "images": s.get("images", 0), "errors": s.get("errors", 0),
-            "digit_precision": s.get("digit_precision"), "digit_recall": s.get("digit_recall"),
-            "digit_f1": s.get("digit_f1"), "sequence_accuracy": s.get("sequence_accuracy"),
-            "p50_ms": latency.get("p50"), "p90_ms": latency.get("p90"), "p99_ms": latency.get("p99"),
-            "mean_ms": latency.get("mean"), "std_ms": latency.get("std"), "latency_n": latency.get("n"),
-            "cold_total_ms": cold.get("total"), "download_ms": cold.get("download"), "init_ms": cold.get("init"),
-            "first_inference_ms": cold.get("first_inference"), "download_bytes": s.get("download_bytes"),
-            "notes": row_notes(s),
+            "backend": name, "status": row.status, "images": figures.images if figures else 0,
+            "errors": figures.errors if figures else 0,
+            "digit_precision": _rounded(accuracy.precision) if accuracy else None,
+            "digit_recall": _rounded(accuracy.recall) if accuracy else None,
+            "digit_f1": _rounded(accuracy.f1) if accuracy else None,
+            "sequence_accuracy": _rounded(accuracy.sequence_accuracy) if accuracy else None,
+            **{f"{key}_ms": _rounded(getattr(latency, key), 3) if latency else None
+               for key in ("p50", "p90", "p99", "mean", "std")},
+            "latency_n": latency.n if latency else None,
+            "end_to_end_p50_ms": _rounded(end_to_end.p50, 3) if end_to_end else None,
+            "end_to_end_p90_ms": _rounded(end_to_end.p90, 3) if end_to_end else None,
+            "cold_total_ms": _rounded(cold.total, 3) if cold else None, "library_ms": cold.library if cold else None,
+            "download_ms": cold.download if cold else None, "init_ms": cold.init if cold else None,
+            "first_inference_ms": cold.first_inference if cold else None, "library_bytes": row.library_bytes,
+            "download_bytes": row.download_bytes,
+            "notes": row_notes(row),
         })
     return rows
 
 
-def summary_frame(run: dict[str, Any]):
+def _rounded(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def summary_frame(run: Run):
     """The comparison table as a pandas DataFrame."""
     import pandas as pd
 
@@ -75,7 +95,7 @@ DISPLAY = (("backend", "backend", ""), ("images", "photos", ""), ("errors", "err
            ("download_bytes", "download", "bytes"), ("notes", "notes", ""))
 
 
-def display_rows(run: dict[str, Any]) -> list[list[str]]:
+def display_rows(run: Run) -> list[list[str]]:
     """The comparison table's cells as text, header first."""
     table = [[title for _, title, _ in DISPLAY]]
     for row in summary_rows(run):
@@ -83,57 +103,53 @@ def display_rows(run: dict[str, Any]) -> list[list[str]]:
     return table
 
 
-def markdown_report(run: dict[str, Any]) -> str:
+def markdown_report(run: Run) -> str:
     """report.md: the table, what it rests on, and the environment."""
-    env = run.get("environment", {})
-    dataset = run.get("dataset", {})
-    options = run.get("options", {})
+    env = run.environment
+    dataset = run.dataset
     table = display_rows(run)
-    lines = [f"# digitbench run {run.get('run_id', '')}", "",
-             f"Status: **{run.get('status')}** (started {run.get('started')}, finished {run.get('finished')}).", "",
-             f"Dataset: {dataset.get('description', dataset.get('name'))} (fingerprint {dataset.get('fingerprint')}). "
-             f"Each latency figure rests on every successfully recognized photo x {options.get('repeats', 1)} "
-             f"pass(es), after 1 first inference and {options.get('warmup', 0)} warm-up call(s); "
+    lines = [f"# digitbench run {run.run_id}", "",
+             f"Status: **{run.status}** (started {run.started}, finished {run.finished}).", "",
+             f"Dataset: {dataset.description or dataset.name} (fingerprint {dataset.fingerprint}). "
+             f"Each latency figure rests on every successfully recognized photo x {run.options.repeats} "
+             f"pass(es), after 1 first inference and {run.options.warmup} warm-up call(s); "
              "latency is the backend's own measurement, as close to the work as it can get.", "",
              *markdown_table(table)]
-    if run.get("skipped"):
-        lines += ["", "Skipped backends:", ""] + [f"- {k}: {v}" for k, v in run["skipped"].items()]
-    if dataset.get("problems"):
-        lines += ["", "Dataset problems:", ""] + [f"- {p}" for p in dataset["problems"]]
-    packages = ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items() if v)
-    digitbench = env.get("digitbench", {})
+    if run.skipped:
+        lines += ["", "Skipped backends:", ""] + [f"- {k}: {v}" for k, v in run.skipped.items()]
+    if dataset.problems:
+        lines += ["", "Dataset problems:", ""] + [f"- {p}" for p in dataset.problems]
+    packages = ", ".join(f"{k} {v}" for k, v in env.packages.items() if v)
     lines += ["", "## Environment", "",
-              f"- CPU: {env.get('cpu_model')} x {env.get('cpu_count')}; OS: {env.get('os')}; Python {env.get('python')}",
-              f"- digitbench {digitbench.get('version')} commit {digitbench.get('commit')}"
-              + (" (with local changes)" if digitbench.get("dirty") else ""),
+              f"- CPU: {env.cpu_model} x {env.cpu_count}; OS: {env.os}; Python {env.python}",
+              f"- digitbench {env.version} commit {env.commit}" + (" (with local changes)" if env.dirty else ""),
               f"- packages: {packages}"]
-    for name, summary in run.get("backends", {}).items():
-        describe = {k: v for k, v in (summary.get("describe") or {}).items() if k != "notes"}
+    for name, row in run.rows.items():
+        describe = {k: v for k, v in row.describe.items() if k != "notes"}
         if describe:
             lines.append(f"- {name}: " + ", ".join(f"{k}={v}" for k, v in describe.items()))
     return "\n".join(lines) + "\n"
 
 
-def write_reports(out: Path, run: dict[str, Any]) -> None:
-    """Write summary.csv and report.md next to run.json."""
-    summary_frame(run).to_csv(Path(out) / SUMMARY_CSV, index=False)
-    (Path(out) / REPORT_MD).write_text(markdown_report(run), encoding="utf-8")
+def write_reports(run: Run) -> None:
+    """Write summary.csv and report.md into the run's folder, next to run.json."""
+    folder = Path(run.folder)
+    summary_frame(run).to_csv(folder / SUMMARY_CSV, index=False)
+    (folder / REPORT_MD).write_text(markdown_report(run), encoding="utf-8")
 
 
 TERMINAL = ("backend", "photos", "errors", "digit F1", "whole number", "p50 ms", "p90 ms", "cold start ms",
             "download")
 
 
-def rich_table(run: dict[str, Any]):
+def rich_table(run: Run):
     """The comparison as a rich Table for the terminal; row notes become the caption."""
     from rich.table import Table
-
-    from bench.validation import markup_safe
 
     rows = [[markup_safe(cell) for cell in row] for row in display_rows(run)]
     keep = [rows[0].index(title) for title in TERMINAL]
     notes = [f"{row[0]}: {row[-1]}" for row in rows[1:] if row[-1]]
-    table = Table(title=markup_safe(f"digitbench {run.get('run_id', '')} - {run.get('dataset', {}).get('name')}"),
+    table = Table(title=markup_safe(f"digitbench {run.run_id} - {run.dataset.name}"),
                   caption="\n".join(notes) or None, caption_justify="left")
     for index in keep:
         table.add_column(rows[0][index], justify="left" if index == 0 else "right", overflow="fold")

@@ -2,14 +2,15 @@
 
 The runner owns timing and order; backends only recognize. Every record is appended to the
 output folder as soon as it exists, and ``run.json`` is rewritten after each backend row, so an
-interrupted run keeps everything it measured.
+interrupted run keeps everything it measured. What it returns is the finished
+:class:`bench.results.run.Run`.
 """
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,17 +18,24 @@ from typing import Any, Protocol
 from bench.backend import Backend
 from bench.clock import ms_since
 from bench.dataset import Dataset, load_dataset
-from bench.environment import describe_environment
-from bench.errors import BackendUnavailable, BenchError, PhotoError, UsageError, first_line
+from bench.environment import PACKAGES, describe_environment
+from bench.errors import BackendUnavailable, BenchError, PhotoError, RunInterrupted, UsageError, first_line
 from bench.options import build_options
 from bench.photos import MAX_MEGAPIXELS, LoadedPhoto, Photo
-from bench.records import Recognition
-from bench.registry import check_unselected_options, lookup, registered
-from bench.results import PREDICTIONS, REPEATS, SCHEMA_VERSION, TRUTH, RunWriter
-from bench.summary import cold_start_ms, summarize_row, truth_record
+from bench.registry import check_unselected_options, declared_packages, lookup, registered
+from bench.report import write_reports
+from bench.results.folder import RunWriter
+from bench.results.metadata import RunOptions
+from bench.results.records import Recognition
+from bench.results.run import (COMPLETE, FAILED, INTERRUPTED, RUNNING, ColdStartFigures, PhotoRecord, RepeatRecord,
+                               RowResult, Run, TruthRecord)
 
 
-@dataclass
+DEFAULT_MAX_ERROR_RATE = 0.5
+"""A row whose photos fail more often than this did not do what was asked: the row and the run fail."""
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """What to run. ``backends=None`` means every default backend that can run here."""
 
@@ -42,14 +50,16 @@ class RunConfig:
     max_consecutive_failures: int = 25
     reports_dir: Path = Path("reports")
     label: str | None = None
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
 
-    def public(self) -> dict[str, Any]:
-        return {"backends": list(self.backends) if self.backends else None, "dataset": self.dataset,
-                "limit": self.limit, "warmup": self.warmup, "repeats": self.repeats,
-                "max_megapixels": self.max_megapixels, "label": self.label}
+    def options(self) -> RunOptions:
+        """The run-wide options as ``run.json`` records them."""
+        return RunOptions(backends=tuple(self.backends) if self.backends else None, dataset=self.dataset,
+                          limit=self.limit, warmup=self.warmup, repeats=self.repeats,
+                          max_megapixels=self.max_megapixels, label=self.label, max_error_rate=self.max_error_rate)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PlannedRow:
     """One backend configuration to measure, as a row of the report."""
 
@@ -59,29 +69,21 @@ class PlannedRow:
     options: Any
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     """The rows to run and the default backends left out, with the reason."""
 
     rows: list[PlannedRow]
     skipped: dict[str, str]
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RunResult:
-    """Where a run was written and its ``run.json`` content."""
-
-    out: Path
-    run: dict[str, Any]
+    notes: tuple[str, ...] = ()
 
 
 class Observer(Protocol):
     """Progress reporting hooks (the CLI shows rich progress bars through these)."""
 
     def row_started(self, row: str, photos: int) -> None: ...
-    def photo_done(self, row: str, record: dict[str, Any]) -> None: ...
-    def row_finished(self, row: str, summary: dict[str, Any]) -> None: ...
+    def photo_done(self, row: str, record: PhotoRecord) -> None: ...
+    def row_finished(self, row: str, result: RowResult) -> None: ...
     def note(self, message: str) -> None: ...
 
 
@@ -91,10 +93,10 @@ class SilentObserver:
     def row_started(self, row: str, photos: int) -> None:
         pass
 
-    def photo_done(self, row: str, record: dict[str, Any]) -> None:
+    def photo_done(self, row: str, record: PhotoRecord) -> None:
         pass
 
-    def row_finished(self, row: str, summary: dict[str, Any]) -> None:
+    def row_finished(self, row: str, result: RowResult) -> None:
         pass
 
     def note(self, message: str) -> None:
@@ -135,7 +137,7 @@ def plan_run(config: RunConfig) -> Plan:
     if not rows:
         detail = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no backends are registered"
         raise BackendUnavailable(f"no backend can run here ({detail})")
-    return Plan(rows, skipped, check_unselected_options(config.backend_options, {r.backend for r in rows}))
+    return Plan(rows, skipped, tuple(check_unselected_options(config.backend_options, {r.backend for r in rows})))
 
 
 def default_out(reports_dir: Path) -> Path:
@@ -163,24 +165,17 @@ class Runner:
         self.dataset = dataset
         self.writer = writer
         self.observer = observer or SilentObserver()
-        self.truth = {p.image: truth_record(p.image, p.label, p.truth) for p in dataset.photos}
-        self.run: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": writer.out.name,
-            "status": "running",
-            "started": _now(),
-            "finished": None,
-            "options": config.public(),
-            "dataset": dataset.to_dict(),
-            "environment": describe_environment(),
-            "skipped": dict(plan.skipped),
-            "backends": {},
-        }
+        self.truth = {p.image: TruthRecord(p.image, p.label, tuple(p.truth)) for p in dataset.photos}
+        self.run = Run(run_id=uuid.uuid4().hex, status=RUNNING, started=_now(), finished=None,
+                       options=config.options(), dataset=dataset.info(),
+                       environment=describe_environment(tuple(dict.fromkeys(PACKAGES + declared_packages()))),
+                       skipped=dict(plan.skipped), truth=self.truth, folder=writer.out)
 
-    def execute(self) -> dict[str, Any]:
-        """Run every row; on Ctrl-C mark the run interrupted, keep what was written, re-raise."""
+    def execute(self) -> Run:
+        """Run every row; the run is complete only when every row is. On Ctrl-C or SIGTERM mark the
+        run interrupted, keep what was written, and raise :class:`bench.errors.RunInterrupted`."""
         for record in self.truth.values():
-            self.writer.append(TRUTH, record)
+            self.writer.truth(record)
         for problem in self.dataset.problems:
             self.observer.note(problem)
         for name, reason in self.plan.skipped.items():
@@ -193,17 +188,16 @@ class Runner:
                 self._run_row(planned)
                 self.writer.write_run(self.run)
         except KeyboardInterrupt:
-            self._finish("interrupted")
-            raise
+            self._finish(INTERRUPTED)
+            raise RunInterrupted(self.run) from None
         except BaseException:
-            self._finish("failed")
+            self._finish(FAILED)
             raise
-        self._finish("complete")
+        self._finish(COMPLETE if all(row.status == COMPLETE for row in self.run.rows.values()) else FAILED)
         return self.run
 
     def _finish(self, status: str) -> None:
-        self.run["status"] = status
-        self.run["finished"] = _now()
+        self.run = self.run.ended(status, _now())
         self.writer.write_run(self.run)
         self.writer.close()
 
@@ -240,34 +234,17 @@ class Runner:
         for start in range(0, len(photos), max(size, 1)):
             yield photos[start:start + size]
 
-    def _record(self, row: str, photo: Photo, result: Recognition, wall_ms: float | None) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "backend": row,
-            "image": photo.image,
-            "text": result.text,
-            "digits": [d.to_dict() for d in result.digits] if result.error is None else [],
-            "latency_ms": None if result.latency_ms is None else round(result.latency_ms, 4),
-            "wall_ms": None if wall_ms is None else round(wall_ms, 4),
-            "error": result.error,
-        }
-        if result.latency_ms is None and result.error is None and wall_ms is not None:
-            record["latency_ms"] = record["wall_ms"]
-            record["latency_source"] = "wall"
-        if result.replayed:
-            record["replayed"] = True
-        if result.details:
-            record["details"] = result.details
-        return record
-
     def _run_row(self, planned: PlannedRow) -> None:
         row = planned.row
         backend = planned.cls(planned.options, row)
-        summary: dict[str, Any] = {"backend": planned.backend, "status": "running",
-                                   "options": backend.public_options()}
-        self.run["backends"][row] = summary
+        result = RowResult(row=row, backend=planned.backend, status=RUNNING, options=backend.public_options(),
+                           truth=self.truth)
+        self.run = self.run.with_row(result)
         self.observer.row_started(row, len(self.dataset.photos))
-        records: list[dict[str, Any]] = []
-        extra_latency: list[float] = []
+        records: list[PhotoRecord] = []
+        repeats: list[RepeatRecord] = []
+        measured: dict[str, Any] = {}
+        status, error = RUNNING, None
         try:
             start = time.perf_counter_ns()
             try:
@@ -275,9 +252,8 @@ class Runner:
             except KeyboardInterrupt:
                 raise
             except Exception as exc:
-                summary.update(status="failed", error=_one_line(exc))
-                self.observer.note(f"{row}: could not start: {_one_line(exc)}")
-                self.observer.row_finished(row, summary)
+                status, error = FAILED, _one_line(exc)
+                self.observer.note(f"{row}: could not start: {error}")
                 return
             open_wall = ms_since(start)
             warm = self._warm_photos(max(self.config.warmup, backend.batch_size, 1))
@@ -290,60 +266,69 @@ class Runner:
                 size = backend.batch_size
                 for call in range(self.config.warmup):
                     self._call(backend, [warm[(call * size + k) % len(warm)] for k in range(size)])
-            summary.update(cold_start_ms=cold_start_ms(cold.to_dict(), first_ms),
-                           download_bytes=int(cold.download_bytes), open_wall_ms=round(open_wall, 3),
-                           cold_start_details=cold.details, warmup=self.config.warmup,
-                           repeats=self.config.repeats)
+            measured = dict(cold_start=ColdStartFigures.of(cold, first_ms), download_bytes=int(cold.download_bytes),
+                            library_bytes=int(cold.library_bytes), open_wall_ms=round(open_wall, 3), cold_start_details=dict(cold.details),
+                            warmup=self.config.warmup, repeats=self.config.repeats)
             for repeat in range(self.config.repeats):
-                failures = 0
-                for batch in self._batches(backend.batch_size):
-                    loaded, failed = [], {}
-                    for photo in batch:
-                        try:
-                            loaded.append(self._load(photo))
-                        except PhotoError as exc:
-                            failed[photo.image] = str(exc)
-                    stopped = failures >= self.config.max_consecutive_failures
-                    results, wall = self._call(backend, loaded) if loaded and not stopped else ([], None)
-                    by_image = {lp.photo.image: r for lp, r in zip(loaded, results)}
-                    for photo in batch:
-                        if photo.image in failed:
-                            result, photo_wall = Recognition.failed(failed[photo.image]), None
-                        elif stopped:
-                            result, photo_wall = Recognition.failed(
-                                f"not run: {row} stopped after {failures} consecutive failures"), None
-                        else:
-                            result, photo_wall = by_image[photo.image], wall
-                            failures = failures + 1 if result.error else 0
-                        record = self._record(row, photo, result, photo_wall)
-                        if repeat == 0:
-                            self.writer.append(PREDICTIONS, record)
-                            records.append(record)
-                            self.observer.photo_done(row, record)
-                        else:
-                            self.writer.append(REPEATS, {"backend": row, "image": photo.image, "repeat": repeat,
-                                                         "latency_ms": record["latency_ms"],
-                                                         "wall_ms": record["wall_ms"], "error": record["error"]})
-                            if record["error"] is None and record["latency_ms"] is not None:
-                                extra_latency.append(record["latency_ms"])
-            summary["status"] = "complete"
+                for record in self._measured_pass(backend, row):
+                    if repeat == 0:
+                        self.writer.prediction(record)
+                        records.append(record)
+                        self.observer.photo_done(row, record)
+                    else:
+                        extra = RepeatRecord.of(record, repeat)
+                        self.writer.repeat(extra)
+                        repeats.append(extra)
+            status, error = self._judged(records)
         except KeyboardInterrupt:
-            summary["status"] = "interrupted"
+            status = INTERRUPTED
             raise
         finally:
             try:
-                summary["describe"] = backend.describe()
+                describe = backend.describe()
             except Exception as exc:
-                summary["describe"] = {"error": _one_line(exc)}
+                describe = {"error": _one_line(exc)}
             backend.close()
-            if records:
-                summary.update(summarize_row(records, self.truth, extra_latency))
-            if summary["status"] != "running":
-                self.observer.row_finished(row, summary)
+            result = replace(result, status=status, error=error, describe=describe, records=tuple(records),
+                             repeat_records=tuple(repeats), **measured)
+            self.run = self.run.with_row(result)
+            if status != RUNNING:
+                self.observer.row_finished(row, result)
+
+    def _judged(self, records: list[PhotoRecord]) -> tuple[str, str | None]:
+        """A measured row is complete unless its photos failed more often than ``max_error_rate``."""
+        failed = [r for r in records if r.failed]
+        if records and len(failed) / len(records) > self.config.max_error_rate:
+            return FAILED, (f"{len(failed)} of {len(records)} photos failed, over --max-error-rate "
+                            f"{self.config.max_error_rate:g}; first: {failed[0].error}")
+        return COMPLETE, None
+
+    def _measured_pass(self, backend: Backend, row: str) -> Iterator[PhotoRecord]:
+        """One pass over every photo, batch by batch; a row that keeps failing stops calling the backend."""
+        failures = 0
+        for batch in self._batches(backend.batch_size):
+            loaded, failed = [], {}
+            for photo in batch:
+                try:
+                    loaded.append(self._load(photo))
+                except PhotoError as exc:
+                    failed[photo.image] = str(exc)
+            stopped = failures >= self.config.max_consecutive_failures
+            results, wall = self._call(backend, loaded) if loaded and not stopped else ([], None)
+            by_image = {lp.photo.image: r for lp, r in zip(loaded, results)}
+            for photo in batch:
+                if photo.image in failed:
+                    result, photo_wall = Recognition.failed(failed[photo.image]), None
+                elif stopped:
+                    result, photo_wall = Recognition.failed(
+                        f"not run: {row} stopped after {failures} consecutive failures"), None
+                else:
+                    result, photo_wall = by_image[photo.image], wall
+                    failures = failures + 1 if result.error else 0
+                yield PhotoRecord.of(row, photo.image, result, photo_wall)
 
 
-def run_benchmark(config: RunConfig, observer: Observer | None = None,
-                  dataset: Dataset | None = None) -> RunResult:
+def run_benchmark(config: RunConfig, observer: Observer | None = None, dataset: Dataset | None = None) -> Run:
     """Plan, load the dataset, run every row, and write the output folder with its reports."""
     plan = plan_run(config)
     if dataset is None:
@@ -353,9 +338,6 @@ def run_benchmark(config: RunConfig, observer: Observer | None = None,
     writer = RunWriter(out)
     runner = Runner(config, plan, dataset, writer, observer)
     try:
-        run = runner.execute()
+        return runner.execute()
     finally:
-        from bench.report import write_reports
-
-        write_reports(out, runner.run)
-    return RunResult(out, run)
+        write_reports(runner.run)

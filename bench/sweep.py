@@ -1,13 +1,14 @@
 """The quantization decision: which weight quantization should the page ship?
 
-:func:`decide` is a pure function of a run's ``run.json`` rows: float32 (quantization ``none``)
+:func:`decide` is a pure function of a run's variants (:func:`variants_from_run`: the rows of a
+backend's sweep axis, see :class:`bench.backend.SweepAxis`): float32 (the axis' reference value)
 is the reference; a variant is *eligible* when its accuracy drop against float32 stays within
 ``max_accuracy_drop`` points (and, if given, it keeps at least ``min_relative_accuracy`` of the
 float32 accuracy, MLPerf's closed-division rule at 0.99); the recommendation is the eligible
 variant with the smallest cold start. Cold start is one measurement per variant, so cold starts
 within :data:`COLD_TIE_RELATIVE` or :data:`COLD_TIE_MS` of the fastest count as equal, and among
-those the fewest weight bytes wins (the download is what a slower network stretches). :func:`run_sweep` measures the
-variants on the same photos and writes ``sweep.md`` and ``sweep.png`` beside the run.
+those the fewest weight bytes wins (the download is what a slower network stretches). :func:`write_sweep_report` writes
+``sweep.md`` and ``sweep.png`` beside the run (``bench sweep`` measures the variants on the same photos).
 """
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+import numpy as np
+
+from bench.backend import SweepAxis
 from bench.errors import UsageError
+from bench.plots import sweep_figure
 from bench.report import markdown_table
-from bench.tfjs_convert import QUANTIZATIONS
+from bench.results.run import RowResult, Run
+from bench.significance import f1_counts, paired_f1
 
-REFERENCE = "none"
 METRICS = {"digit_f1": "digit F1", "sequence_accuracy": "whole-number accuracy"}
 COLD_TIE_RELATIVE = 0.10
 COLD_TIE_MS = 50.0
@@ -31,10 +35,11 @@ SWEEP_PNG = "sweep.png"
 
 @dataclass(frozen=True)
 class Variant:
-    """One quantization's figures from its ``run.json`` row."""
+    """One value of the sweep axis (one quantization) and its row's figures."""
 
     row: str
     quantization: str
+    reference: bool
     status: str
     weights_bytes: int | None
     cold_start_ms: float | None
@@ -49,36 +54,36 @@ class Variant:
         return getattr(self, metric)
 
 
-def _quantization_of(row: str, summary: Mapping[str, Any]) -> str | None:
-    described = (summary.get("describe") or {}).get("quantization")
+def _value_of(row: RowResult, axis: SweepAxis) -> str | None:
+    described = row.describe.get(axis.option)
     if described:
         return str(described)
-    options = summary.get("options") or {}
-    value = options.get("quantization")
+    value = row.options.get(axis.option)
     if isinstance(value, (list, tuple)) and len(value) == 1:
         return str(value[0])
     if isinstance(value, str) and value:
         return value
-    tail = row.rsplit("-", 1)[-1]
-    return tail if tail in QUANTIZATIONS else None
+    tail = row.row.rsplit("-", 1)[-1]
+    return tail if tail in axis.values else None
 
 
-def variants_from_run(run: Mapping[str, Any]) -> list[Variant]:
-    """The rows of ``run.json`` that carry a quantization, in run order."""
+def variants_from_run(run: Run, axis: SweepAxis) -> list[Variant]:
+    """The rows of the run that carry a value of ``axis``, in run order."""
     variants = []
-    for row, summary in (run.get("backends") or {}).items():
-        quantization = _quantization_of(row, summary)
-        if quantization is None:
+    for row in run.rows.values():
+        value = _value_of(row, axis)
+        if value is None:
             continue
-        latency = summary.get("latency_ms") or {}
-        weights = (summary.get("describe") or {}).get("weights_bytes")
+        figures = row.figures
+        latency = figures.latency if figures else None
+        weights = row.describe.get("weights_bytes")
         variants.append(Variant(
-            row=row, quantization=quantization, status=str(summary.get("status")),
-            weights_bytes=int(weights) if weights is not None else summary.get("download_bytes"),
-            cold_start_ms=(summary.get("cold_start_ms") or {}).get("total"),
-            p50_ms=latency.get("p50"), p90_ms=latency.get("p90"), digit_f1=summary.get("digit_f1"),
-            sequence_accuracy=summary.get("sequence_accuracy"), images=int(summary.get("images") or 0),
-            errors=int(summary.get("errors") or 0)))
+            row=row.row, quantization=value, reference=value == axis.reference, status=row.status,
+            weights_bytes=int(weights) if weights is not None else row.download_bytes,
+            cold_start_ms=row.cold_start_total, p50_ms=latency.p50 if latency else None,
+            p90_ms=latency.p90 if latency else None, digit_f1=figures.accuracy.f1 if figures else None,
+            sequence_accuracy=figures.accuracy.sequence_accuracy if figures else None,
+            images=figures.images if figures else 0, errors=figures.errors if figures else 0))
     return variants
 
 
@@ -125,10 +130,10 @@ def decide(variants: list[Variant], max_accuracy_drop: float = 0.5, metric: str 
     """Recommend the eligible variant with the smallest cold start; see the module docstring."""
     if metric not in METRICS:
         raise UsageError(f"--accuracy-metric: {metric!r} is not one of {', '.join(METRICS)}")
-    references = [v for v in variants if v.quantization == REFERENCE and v.status == "complete"]
+    references = [v for v in variants if v.reference and v.status == "complete"]
     if not references:
-        raise UsageError("the sweep has no complete float32 row (quantization 'none') to compare with; "
-                         "include none in --quantization")
+        raise UsageError("the sweep has no complete float32 row (the reference quantization) to compare with; "
+                         "include it in the quantizations swept")
     reference = references[0]
     decision = SweepDecision(variants, reference, metric, max_accuracy_drop, min_relative_accuracy)
     ref_accuracy = reference.accuracy(metric)
@@ -222,21 +227,15 @@ def sweep_table(decision: SweepDecision,
     return table
 
 
-def f1_intervals(out: Path, decision: SweepDecision, seed: int = 0) -> dict[str, tuple[float, float]]:
-    """Paired bootstrap 95% intervals of each variant's digit F1 change against float32, from the run folder."""
-    import numpy as np
-
-    from bench.history.rundata import RunData
-    from bench.significance import f1_counts, paired_f1
-
-    data = RunData.from_folder(out)
-    ref = data.correctness(decision.reference.row)
+def f1_intervals(run: Run, decision: SweepDecision, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Paired bootstrap 95% intervals of each variant's digit F1 change against float32."""
+    ref = run.rows[decision.reference.row].scores
     rng = np.random.default_rng(seed)
     found = {}
     for v in decision.variants:
         if v is decision.reference:
             continue
-        scores = data.correctness(v.row)
+        scores = run.rows[v.row].scores
         images = [i for i in ref if i in scores]
         if not images:
             continue
@@ -245,23 +244,19 @@ def f1_intervals(out: Path, decision: SweepDecision, seed: int = 0) -> dict[str,
     return found
 
 
-def write_sweep_report(out: Path, decision: SweepDecision, run: Mapping[str, Any],
+def write_sweep_report(out: Path, decision: SweepDecision, run: Run,
                        intervals: Mapping[str, tuple[float, float]] | None = None) -> tuple[Path, Path]:
     """``sweep.md`` (table + recommendation) and ``sweep.png`` (accuracy against cold start) in ``out``."""
-    from bench.plots import sweep_figure
-
-    points = [("float32 (none)" if v.quantization == REFERENCE else v.quantization, v.cold_start_ms,
+    points = [(f"float32 ({v.quantization})" if v.reference else v.quantization, v.cold_start_ms,
                v.accuracy(decision.metric), v is decision.recommended)
               for v in decision.variants if v.status == "complete"]
     png = sweep_figure(points, decision.reference.accuracy(decision.metric), decision.max_accuracy_drop,
                        METRICS[decision.metric])
     (out / SWEEP_PNG).write_bytes(png)
     table = sweep_table(decision, intervals)
-    describe = {row: s.get("describe") or {} for row, s in (run.get("backends") or {}).items()}
-    network = next((d.get("network") for d in describe.values() if d.get("network")), "none")
-    dataset = run.get("dataset") or {}
-    lines = [f"# Quantization sweep {run.get('run_id')}", "",
-             f"Dataset {dataset.get('name')} ({dataset.get('photos')} photos, the same for every variant); "
+    network = next((row.describe["network"] for row in run.rows.values() if row.describe.get("network")), "none")
+    lines = [f"# Quantization sweep {run.run_id}", "",
+             f"Dataset {run.dataset.name} ({run.dataset.photos} photos, the same for every variant); "
              f"network {network}; cold start = download + init + first inference, one per variant; warm "
              "latency over every photo; changes against float32 (quantization none).", "",
              *markdown_table(table)]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import Box, TrueDigit
+from bench.results.records import Box, TrueDigit
 
 DEFAULT_COUNT = 120
 DEFAULT_SEED = 20261125
@@ -160,23 +160,3 @@ def render_photo(seed: int, index: int) -> SyntheticPhoto:
     buffer = io.BytesIO()
     pil.save(buffer, format="PNG")
     return SyntheticPhoto(buffer.getvalue(), "".join(map(str, digits)), tuple(truth), width, height)
-
-
-def synthetic_dataset(count: int | None = None, seed: int | None = None):
-    """The embedded default dataset: ``count`` photos rendered lazily from ``seed``."""
-    from bench.dataset import Dataset, _fingerprint_of
-    from bench.photos import Photo
-
-    count = DEFAULT_COUNT if count is None else count
-    seed = DEFAULT_SEED if seed is None else seed
-    photos = []
-    for index in range(count):
-        rendered = render_photo(seed, index)
-        photos.append(Photo(image=f"synthetic/{seed}/{index:05d}.png", label=rendered.label,
-                            truth=list(rendered.truth), read_bytes=lambda data=rendered.png: data,
-                            source=f"synthetic photo {index} (seed {seed})",
-                            width=rendered.width, height=rendered.height))
-    fonts = [Path(p).name if p else "pillow-default" for p in available_fonts()]
-    return Dataset(name="synthetic", root=f"synthetic:{seed}", photos=photos,
-                   fingerprint=_fingerprint_of("synthetic", seed, count, fonts),
-                   description=f"{count} synthetic house-number photos, seed {seed}, fonts {', '.join(fonts)}")

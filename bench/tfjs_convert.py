@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError, UsageError, first_line
+from bench.errors import ConversionError, UsageError, first_line
 from bench.saved_model import fingerprint as saved_model_fingerprint, is_saved_model
 
 QUANTIZATIONS = ("none", "float16", "uint8")
@@ -33,10 +33,6 @@ METADATA_NAME = "digitbench.json"
 """The detector's own description (threshold, input mapping), copied next to each variant's model.json."""
 _UNSUPPORTED = re.compile(r"Unsupported Ops in the model[^\n]*\n(.+)", re.S)
 _OP_MISSING = re.compile(r"(?:Op type not registered|unsupported op)\W+'?(\w+)", re.I)
-
-
-class ConversionError(BenchError):
-    """The converter refused the model; the message is one line naming the reason (e.g. the op)."""
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 from bench.compare import (MIN_HISTORY, REGRESSION, UNSTABLE, Comparison, Thresholds,  # noqa: E402
                            compare_runs, history_values)
 from bench.dataset import load_dataset  # noqa: E402
-from bench.history import RunData  # noqa: E402
+from bench.results.folder import read_run  # noqa: E402
+from bench.results.run import Run  # noqa: E402
 from bench.runner import RunConfig, run_benchmark  # noqa: E402
 
 TEST_DEV = ROOT.parent / "shared" / "datasets" / "svhn" / "test-dev"
@@ -57,16 +58,15 @@ class Runs:
         self.count = 0
         self.loads: list[float] = []
 
-    def __call__(self, options: dict, backend: str = "oracle") -> RunData:
+    def __call__(self, options: dict, backend: str = "oracle") -> Run:
         self.count += 1
         out = self.folder / f"run{self.count:03d}"
         if (out / "run.json").is_file():
-            return RunData.from_folder(out)
+            return read_run(out)
         self.loads.append(os.getloadavg()[0])
         config = RunConfig(backends=(backend,), limit=self.photos, out=out, warmup=5, repeats=3,
                            backend_options={backend: dict(options)})
-        run_benchmark(config, dataset=self.dataset)
-        return RunData.from_folder(out)
+        return run_benchmark(config, dataset=self.dataset)
 
 
 def flagged(comparison: Comparison) -> set[str]:
@@ -91,7 +91,7 @@ def tfjs_check(run: Runs, model: str, count: int, thresholds: Thresholds, max_fa
     options = {"model": model, "tfjs_backend": "wasm", "quantization": "none"}
     same = [run(options, "tfjs") for _ in range(count)]
     slow = [run({**options, "cpu_throttle": 1.25}, "tfjs") for _ in range(max(2, count // 2))]
-    row = same[0].rows[0]
+    row = same[0].row_names[0]
     pairs = [flagged(compare_runs(a, b, replace(thresholds, seed=i)))
              for i, (a, b) in enumerate(itertools.combinations(same, 2))]
     floors = [next(c.new for c in compare_runs(same[0], d, thresholds).changes if c.metric == "latency floor")
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
         noise: list[set[str]] = []
 
-        def compare(base: RunData, new: RunData, force: bool = False, seed: int = 0) -> set[str]:
+        def compare(base: Run, new: Run, force: bool = False, seed: int = 0) -> set[str]:
             comparison = compare_runs(base, new, replace(thresholds, seed=seed), force=force)
             noise.append(unstable(comparison))
             return flagged(comparison)

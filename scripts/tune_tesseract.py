@@ -45,10 +45,10 @@ def main() -> None:
         for index, name in enumerate(names):
             config = RunConfig(backends=("tesseract",), out=Path(tmp) / str(index), warmup=1,
                                backend_options={"tesseract": CONFIGS[name]})
-            row = run_benchmark(config, dataset=dataset).run["backends"]["tesseract"]
-            results.append((name, row["digit_f1"], row["sequence_accuracy"], row["latency_ms"]["p50"]))
-            print(f"{name:36s} F1 {row['digit_f1']:.3f}  whole {row['sequence_accuracy']:.3f}  "
-                  f"p50 {row['latency_ms']['p50']:.0f} ms", flush=True)
+            figures = run_benchmark(config, dataset=dataset).rows["tesseract"].figures
+            f1, whole, p50 = figures.accuracy.f1, figures.accuracy.sequence_accuracy, figures.latency.p50
+            results.append((name, f1, whole, p50))
+            print(f"{name:36s} F1 {f1:.3f}  whole {whole:.3f}  p50 {p50:.0f} ms", flush=True)
     print(f"\n{len(dataset.photos)} photos of {dataset.name}; best digit F1 first:")
     for name, f1, whole, p50 in sorted(results, key=lambda r: -r[1]):
         print(f"| {name} | {f1:.3f} | {whole:.3f} | {p50:.0f} |")

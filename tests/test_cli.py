@@ -90,3 +90,6 @@ def test_sigterm_marks_the_run_interrupted_and_keeps_records(tmp_path: Path):
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "interrupted"
     assert len((out / "predictions.jsonl").read_text().splitlines()) >= 2
+    from bench.history import HistoryStore
+
+    assert [r.status for r in HistoryStore(os.environ["DIGITBENCH_STORE"]).runs()] == ["interrupted"]

@@ -8,16 +8,17 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.compare import (IMPROVEMENT, NO_CHANGE, REGRESSION, UNSTABLE, UNTESTED, NotComparable, Thresholds,
-                           compare_runs, history_values)
-from bench.history import RunData
+from bench.compare import (IMPROVEMENT, NO_CHANGE, REGRESSION, UNSTABLE, UNTESTED, Thresholds, compare_runs,
+                           history_values)
+from bench.errors import NotComparable
+from bench.results.run import PhotoRecord, RepeatRecord, Run, TruthRecord
 from bench.significance import mann_whitney_u, mcnemar_exact, paired_f1, sign_test
 
 BOX = {"left": 10.0, "top": 5.0, "width": 8.0, "height": 12.0}
 
 
 def fake_run(latencies, hits=None, *, run_id="r", fingerprint="fp", machine="m", options=None, cold=100.0,
-             status="complete", download_bytes=0, passes=()) -> RunData:
+             status="complete", download_bytes=0, passes=()) -> Run:
     """A one-row run whose photo i has latency ``latencies[i]`` (and ``pass[i]`` in each extra pass)
     and is read right when ``hits[i]``."""
     n = len(latencies)
@@ -34,7 +35,8 @@ def fake_run(latencies, hits=None, *, run_id="r", fingerprint="fp", machine="m",
                               "cold_start_ms": {"total": cold}, "download_bytes": download_bytes}}}
     repeats = [{"backend": "x", "image": f"p{i}.png", "repeat": k + 1, "latency_ms": float(v), "wall_ms": float(v),
                 "error": None} for k, extra in enumerate(passes) for i, v in enumerate(extra)]
-    return RunData(run, predictions, truth, repeats, source=run_id)
+    return Run.from_json(run, map(PhotoRecord.from_json, predictions), map(RepeatRecord.from_json, repeats),
+                         map(TruthRecord.from_json, truth.values()))
 
 
 def lognormal(seed: int, n: int = 400, scale: float = 1.0) -> np.ndarray:
@@ -180,11 +182,11 @@ def test_paired_f1_of_identical_answers_is_zero_with_p_one():
     assert (interval.estimate, interval.low, interval.high, interval.p_value) == (0.0, 0.0, 0.0, 1.0)
 
 
-def write_folder(data: RunData, folder: Path) -> Path:
+def write_folder(run: Run, folder: Path) -> Path:
     folder.mkdir(parents=True)
-    (folder / "run.json").write_text(json.dumps(data.run))
-    (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data.predictions))
-    (folder / "truth.jsonl").write_text("".join(json.dumps(t) + "\n" for t in data.truth.values()))
+    (folder / "run.json").write_text(json.dumps(run.to_json()))
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in run.records()))
+    (folder / "truth.jsonl").write_text("".join(json.dumps(t.to_json()) + "\n" for t in run.truth.values()))
     return folder
 
 

@@ -10,7 +10,8 @@ import pytest
 from bench.dataset import load_dataset
 from bench.digitstruct import read_digitstruct, write_digitstruct
 from bench.errors import DatasetError, PhotoError
-from bench.synthetic import render_photo, synthetic_dataset
+from bench.dataset import synthetic_dataset
+from bench.synthetic import render_photo
 from tests.conftest import png_bytes, write_jsonl_dataset
 
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bench.cli import main
 from bench.errors import UsageError
-from bench.history import HistoryStore, RunData, StoreError, open_run, record_run, resolve_store_path
+from bench.history import HistoryStore, StoreError, open_run, record_run, resolve_store_path
+from bench.results.folder import read_run, read_run_json
 from bench.runner import RunConfig, run_benchmark
 
 
@@ -28,11 +30,11 @@ def run_folder(tiny_dataset, tmp_path) -> Path:
 def test_a_recorded_run_keeps_every_raw_record_and_its_figures_recompute(run_folder, tmp_path):
     store_path = tmp_path / "h.sqlite"
     history_id = record_run(run_folder, store_path)
-    folder, stored = RunData.from_folder(run_folder), HistoryStore(store_path).load(history_id)
-    assert stored.predictions == folder.predictions and stored.truth == folder.truth
-    assert len(stored.repeats) == len(folder.repeats) == 3
-    figures = stored.recomputed("oracle")
-    summary = folder.row_summary("oracle")
+    folder, stored = read_run(run_folder), HistoryStore(store_path).load(history_id)
+    assert stored.records() == folder.records() and stored.truth == folder.truth
+    assert len(stored.repeat_records()) == len(folder.repeat_records()) == 3
+    figures = stored.rows["oracle"].to_json()
+    summary = read_run_json(run_folder)["backends"]["oracle"]
     assert figures["digit_f1"] == summary["digit_f1"] and figures["sequence_accuracy"] == summary["sequence_accuracy"]
     assert figures["latency_ms"] == summary["latency_ms"]
 
@@ -43,7 +45,7 @@ def test_per_photo_correctness_is_queryable(run_folder, tmp_path):
     db = sqlite3.connect(store_path)
     rows = db.execute("SELECT image, matched, true_digits, sequence_correct FROM predictions WHERE run = ?",
                       (history_id,)).fetchall()
-    scores = RunData.from_folder(run_folder).correctness("oracle")
+    scores = read_run(run_folder).rows["oracle"].scores
     assert {r[0]: (r[1], r[2], bool(r[3])) for r in rows} == {
         image: (s.matched, s.true, s.sequence_correct) for image, s in scores.items()}
 
@@ -56,10 +58,11 @@ def test_recording_the_same_run_twice_keeps_one_copy(run_folder, tmp_path):
 
 def test_a_failure_inside_the_write_leaves_no_half_run(run_folder, tmp_path):
     store = HistoryStore(tmp_path / "h.sqlite")
-    data = RunData.from_folder(run_folder)
-    data.predictions[-1]["image"] = None
+    run = read_run(run_folder)
+    row = run.rows["oracle"]
+    damaged = replace(row, records=(*row.records[:-1], replace(row.records[-1], image=None)))
     with pytest.raises(StoreError, match="refused"):
-        store.append(data)
+        store.append(run.with_row(damaged))
     counts = [store.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("runs", "rows", "predictions")]
     assert counts == [0, 0, 0]
 
@@ -83,12 +86,11 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path):
 
 def _append_copies(args: tuple[str, str, int]) -> list[int]:
     folder, store_path, worker = args
-    data = RunData.from_folder(folder)
+    run = read_run(folder)
     ids = []
     with HistoryStore(store_path) as store:
         for copy in range(4):
-            data.run["run_id"] = f"w{worker}-{copy}"
-            ids.append(store.append(data))
+            ids.append(store.append(replace(run, run_id=f"w{worker}-{copy}")))
     return ids
 
 
@@ -117,12 +119,11 @@ def test_listing_filters_by_backend_machine_and_date(run_folder, tmp_path):
 
 def test_baseline_is_the_last_accepted_complete_run_of_the_suite(run_folder, tmp_path):
     store = HistoryStore(tmp_path / "h.sqlite")
-    data = RunData.from_folder(run_folder)
-    machine = data.run["environment"]["machine_id"]
+    run = read_run(run_folder)
+    machine = run.environment.machine_id
     ids = []
     for index in range(3):
-        data.run["run_id"] = f"n{index}"
-        ids.append(store.append(data, suite="nightly", accepted=index < 2))
+        ids.append(store.append(replace(run, run_id=f"n{index}"), suite="nightly", accepted=index < 2))
     assert store.baseline("nightly", machine) == ids[1]
     assert store.baseline("nightly", machine, before=ids[1]) == ids[0]
     assert store.baseline("other", machine) is None
@@ -131,7 +132,7 @@ def test_baseline_is_the_last_accepted_complete_run_of_the_suite(run_folder, tmp
 def test_open_run_takes_a_folder_or_an_id(run_folder, tmp_path):
     store_path = tmp_path / "h.sqlite"
     history_id = record_run(run_folder, store_path)
-    assert open_run(run_folder).source == str(run_folder)
+    assert open_run(run_folder).folder == run_folder
     assert open_run(f"#{history_id}", store_path).history_id == history_id
     with pytest.raises(UsageError, match="no such run"):
         open_run("99", store_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bench.metrics import aggregate, match_digits, read_number, score_photo
-from bench.records import Box, Digit, TrueDigit
+from bench.results.records import Box, Digit, TrueDigit
 from bench.stats import LatencyStats
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,8 @@ from backends.oracle import OracleBackend, OracleOptions
 from bench.backend import Backend
 from bench.dataset import load_dataset
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Recognition
-from bench.results import RunWriter, read_jsonl
+from bench.results.records import ColdStart, Recognition
+from bench.results.folder import RunWriter, read_jsonl
 from bench.runner import Plan, PlannedRow, Runner, RunConfig, run_benchmark
 
 
@@ -28,7 +29,7 @@ def run_rows(tmp_path: Path, dataset, rows: list[PlannedRow], **config) -> tuple
     finally:
         from bench.report import write_reports
 
-        write_reports(out, runner.run)
+        write_reports(runner.run)
     return out, read_run(out)
 
 
@@ -38,8 +39,8 @@ def oracle_row(row="oracle", **options) -> PlannedRow:
 
 def test_run_writes_the_output_contract(tiny_dataset: Path, tmp_path: Path):
     result = run_benchmark(RunConfig(backends=("oracle",), dataset=str(tiny_dataset), out=tmp_path / "r"))
-    run = read_run(result.out)
-    assert run["status"] == "complete" and run["schema_version"] == 1
+    run = read_run(result.folder)
+    assert run["status"] == "complete" and run["schema_version"] == 2
     for key in ("version", "commit"):
         assert key in run["environment"]["digitbench"]
     for key in ("python", "packages", "os", "cpu_model", "cpu_count"):
@@ -49,15 +50,15 @@ def test_run_writes_the_output_contract(tiny_dataset: Path, tmp_path: Path):
                 "latency_ms", "cold_start_ms", "download_bytes"):
         assert key in row, key
     assert set(row["latency_ms"]) >= {"p50", "p90", "p99", "mean", "std", "min", "max", "n"}
-    assert set(row["cold_start_ms"]) == {"download", "init", "first_inference", "total"}
+    assert set(row["cold_start_ms"]) == {"library", "download", "init", "first_inference", "total"}
     assert row["images"] == 3 and row["errors"] == 0 and row["digit_f1"] == 1.0 and row["sequence_accuracy"] == 1.0
-    predictions = read_jsonl(result.out / "predictions.jsonl")
+    predictions = read_jsonl(result.folder / "predictions.jsonl")
     assert [p["image"] for p in predictions] == ["images/1.png", "images/2.png", "images/3.png"]
     assert set(predictions[0]) >= {"backend", "image", "text", "digits", "latency_ms", "error"}
     assert set(predictions[0]["digits"][0]) == {"label", "score", "left", "top", "width", "height"}
     for name in ("summary.csv", "report.md", "truth.jsonl"):
-        assert (result.out / name).is_file()
-    assert "oracle" in (result.out / "summary.csv").read_text()
+        assert (result.folder / name).is_file()
+    assert "oracle" in (result.folder / "summary.csv").read_text()
 
 
 def test_injected_misses_show_in_recall_not_precision(tmp_path: Path):
@@ -172,7 +173,7 @@ def test_first_inference_and_warmup_are_not_in_the_warm_distribution(tiny_datase
             results = super().recognize(photos)
             if not getattr(self, "warmed", False):
                 self.warmed = True
-                results[0].latency_ms = 500.0
+                results[0] = replace(results[0], latency_ms=500.0)
             return results
 
     _, run = run_rows(tmp_path, load_dataset(tiny_dataset), [PlannedRow("oracle", "oracle", SlowStart, OracleOptions())])

@@ -22,7 +22,8 @@ import pytest
 
 from backends.tfjs import TfjsBackend
 from backends.tfjs.browser import descendants
-from backends.tfjs.model_files import ModelError, read_model
+from backends.tfjs.model_files import read_model
+from bench.errors import ModelError
 from backends.tfjs.options import NETWORKS, emulation, network_profile
 from backends.tfjs.server import PageServer, missing_page_files
 from bench.errors import UsageError
@@ -92,7 +93,8 @@ def _save_tiny_detector(path: Path, nms: bool = False) -> Path:
 
 
 def _need_converter() -> None:
-    from bench.tfjs_convert import ConversionError, import_converter
+    from bench.errors import ConversionError
+    from bench.tfjs_convert import import_converter
 
     try:
         import_converter()
@@ -208,7 +210,7 @@ def test_run_with_a_truncated_shard_fails_the_row_in_one_line(tiny_model, tmp_pa
     shard.write_bytes(shard.read_bytes()[:10])
     config = RunConfig(backends=("tfjs",), dataset=str(tiny_dataset), out=tmp_path / "run", warmup=0,
                        backend_options={"tfjs": {"model": str(folder)}})
-    summary = run_benchmark(config).run["backends"]["tfjs-wasm-none"]
+    summary = run_benchmark(config).to_json()["backends"]["tfjs-wasm-none"]
     assert summary["status"] == "failed"
     assert "truncated" in summary["error"] and "\n" not in summary["error"]
 
@@ -322,10 +324,11 @@ def test_texture_limit_fails_photos_with_tfjs_message_and_the_run_goes_on(tiny_m
     config = RunConfig(backends=("tfjs",), dataset=str(tiny_dataset), out=tmp_path / "run", warmup=0,
                        backend_options={"tfjs": {"model": str(tiny_model), "tfjs_backend": "webgl,wasm",
                                                  "max_texture_size": "64"}})
-    run = run_benchmark(config).run
+    run = run_benchmark(config).to_json()
     webgl, wasm = run["backends"]["tfjs-webgl-none"], run["backends"]["tfjs-wasm-none"]
-    assert webgl["status"] == "complete" and webgl["errors"] == webgl["images"] == 3
-    assert wasm["status"] == "complete" and wasm["errors"] == 0
+    assert webgl["status"] == "failed" and webgl["errors"] == webgl["images"] == 3
+    assert "3 of 3 photos failed, over --max-error-rate" in webgl["error"]
+    assert wasm["status"] == "complete" and wasm["errors"] == 0 and run["status"] == "failed"
     records = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
     for record in records:
         if record["backend"] == "tfjs-webgl-none":

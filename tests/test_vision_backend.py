@@ -20,7 +20,7 @@ from backends.vision.calls import RetryPolicy  # noqa: E402
 from backends.vision.emulator import Fault, VisionEmulator, throwaway_service_account  # noqa: E402
 from backends.vision.options import VisionOptions  # noqa: E402
 from bench.photos import LoadedPhoto, Photo  # noqa: E402
-from bench.records import Box  # noqa: E402
+from bench.results.records import Box  # noqa: E402
 
 TRANSPORTS = ("grpc", "rest")
 

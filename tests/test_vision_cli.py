@@ -14,7 +14,7 @@ pytest.importorskip("google.cloud.vision")
 
 from backends.vision.emulator import Fault, VisionEmulator, answers_from_dataset, throwaway_service_account  # noqa: E402
 from bench.cli import main  # noqa: E402
-from bench.results import read_jsonl  # noqa: E402
+from bench.results.folder import read_jsonl  # noqa: E402
 from bench.runner import RunConfig, plan_run  # noqa: E402
 
 KEY = "AIzaSy-digitbench-secret-0123456789"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from backends.vision.annotations import Glyph, error_response, text_response
 from backends.vision.parse import read_response
-from bench.records import Box
+from bench.results.records import Box
 
 
 def test_digits_come_from_symbols_with_their_boxes_and_confidence():

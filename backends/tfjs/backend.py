@@ -19,14 +19,15 @@ import numpy as np
 
 from backends.tfjs.model_files import TfjsModel, load_variant, model_metadata, source_problem
 from backends.tfjs.options import DEFAULT_MIN_SCORE, LOCAL_CHROMIUM, TfjsOptions, emulation
-from backends.tfjs.page import BrowserGone, PageConfig, PageError, PageHung, PageSession
+from backends.tfjs.page import PageConfig, PageSession
 from backends.tfjs.server import WEB_DIR, PageServer, missing_page_files
-from bench.backend import Backend
-from bench.errors import UsageError, first_line
+from bench.backend import Backend, SweepAxis
+from bench.errors import EngineError, EngineGone, EngineHung, UsageError, first_line
 from bench.metrics import read_number
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Digit, Recognition
+from bench.results.records import ColdStart, Digit, Recognition
 from bench.saved_model import DEFAULT_MODEL
+from bench.tfjs_convert import QUANTIZATIONS
 
 LOAD_TIMEOUT_S = 60.0
 
@@ -42,6 +43,8 @@ class TfjsBackend(Backend):
     name = "tfjs"
     Options = TfjsOptions
     summary = "the detector in TF.js (webgl/wasm/cpu) in headless Chromium via Selenium"
+    sweep_axes = (SweepAxis("quantization", QUANTIZATIONS, "none"),)
+    packages = ("selenium", "tensorflowjs")
 
     @classmethod
     def unavailable_reason(cls, options: TfjsOptions) -> str | None:
@@ -150,13 +153,13 @@ class TfjsBackend(Backend):
                 return failed(problem or "the browser is not running (it gave out earlier in this row)")
             try:
                 raw = self.session.recognize([p.rgb for p in photos])
-            except (BrowserGone, PageHung) as exc:
+            except (EngineGone, EngineHung) as exc:
                 problem = str(exc)
                 gave_up = self._restart(problem)
                 if gave_up:
                     return failed(gave_up)
                 continue
-            except PageError as exc:
+            except EngineError as exc:
                 return failed(str(exc))
             return [self._recognition(p, r) for p, r in zip(photos, raw)]
         return failed(f"browser failed twice on this batch: {problem}")

@@ -14,16 +14,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError, UsageError
+from bench.errors import ModelError, UsageError
 from bench.saved_model import is_saved_model
 from bench.tfjs_convert import METADATA_NAME, is_current, variant_dir
 
 MODELS_DIR_HINT = "train and export the detector (`bench model train`, `bench model export`)"
 BYTES_PER_VALUE = {"float32": 4, "int32": 4, "bool": 1, "uint8": 1, "uint16": 2, "float16": 2}
-
-
-class ModelError(BenchError):
-    """A TF.js model folder that cannot be served: missing, bad model.json, missing or short shards."""
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 Every call goes through ``window.digitbench.call`` with ``executeAsyncScript``; the page
 answers ``{ok, value | error}``. A call that outlives the script timeout raises
-:class:`PageHung`, a browser that is gone raises :class:`BrowserGone`; the backend restarts on
-both. Errors the page reports (bad model, TF.js failure) raise :class:`PageError`.
+:class:`EngineHung`, a browser that is gone raises :class:`EngineGone`; the backend restarts on
+both. Errors the page reports (bad model, TF.js failure) raise :class:`EngineError`.
 """
 from __future__ import annotations
 
@@ -18,26 +18,14 @@ from backends.tfjs.browser import Browser, BrowserSpec
 from backends.tfjs.options import Emulation
 from backends.tfjs.server import PageServer
 from bench.clock import ms_since
-from bench.errors import BenchError, first_line
-from bench.records import ColdStart
+from bench.errors import EngineError, EngineGone, EngineHung, first_line
+from bench.results.records import ColdStart
 
 CALL = ("const done = arguments[arguments.length - 1];"
         "if (!window.digitbench) { done({ok: false, error: 'the digitbench page is not loaded'}); return; }"
         "window.digitbench.call(arguments[0], arguments[1]).then(done);")
 UNTHROTTLED = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
 WARMUP_PHOTO = np.full((8, 8, 3), 128, np.uint8)
-
-
-class PageError(BenchError):
-    """The page reported an error (TF.js or model); the message is the page's, on one line."""
-
-
-class BrowserGone(BenchError):
-    """The browser or its WebDriver session died."""
-
-
-class PageHung(BenchError):
-    """A page call did not finish within its timeout."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +60,7 @@ class PageSession:
         from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
         if self.browser is None or self.browser.driver is None:
-            raise BrowserGone("the browser is not running")
+            raise EngineGone("the browser is not running")
         timeout = timeout_s or self.config.timeout_s
         try:
             if timeout != self._script_timeout:
@@ -81,13 +69,13 @@ class PageSession:
             result = self.browser.driver.execute_async_script(CALL, name, args or {})
         except TimeoutException:
             hint = "" if timeout_s else " (--tfjs-batch-timeout-s)"
-            raise PageHung(f"page call {name} took longer than {timeout:g} s{hint}") from None
+            raise EngineHung(f"page call {name} took longer than {timeout:g} s{hint}") from None
         except JavascriptException as exc:
-            raise PageError(first_line(exc.msg)) from None
+            raise EngineError(first_line(exc.msg)) from None
         except WebDriverException as exc:
-            raise BrowserGone(f"browser lost during {name}: {first_line(exc.msg or exc)}") from None
+            raise EngineGone(f"browser lost during {name}: {first_line(exc.msg or exc)}") from None
         if not isinstance(result, dict) or not result.get("ok"):
-            raise PageError(first_line(result.get("error") if isinstance(result, dict) else result))
+            raise EngineError(first_line(result.get("error") if isinstance(result, dict) else result))
         return result.get("value")
 
     def _visit(self, store: str, save_to_indexeddb: bool, throttle: bool) -> dict[str, Any]:

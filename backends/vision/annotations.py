@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.records import Box
+from bench.results.records import Box
 
 
 @dataclass(frozen=True)

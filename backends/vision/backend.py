@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from backends.vision.calls import RequestFailed, send
+from backends.vision.calls import send
 from backends.vision.credentials import CredentialSource, find_credentials
 from backends.vision.endpoint import Endpoint
 from backends.vision.options import VisionOptions
@@ -25,9 +25,9 @@ from backends.vision.recording import Recorded, Recordings, response_key
 from backends.vision.usage import Usage
 from bench.backend import Backend
 from bench.clock import ms_since
-from bench.errors import UsageError
+from bench.errors import RequestFailed, UsageError
 from bench.photos import LoadedPhoto
-from bench.records import ColdStart, Recognition
+from bench.results.records import ColdStart, Recognition
 
 INSTALL_HINT = "google-cloud-vision not installed: pip install 'digitbench[vision]'"
 
@@ -43,6 +43,7 @@ class VisionBackend(Backend):
     """Cloud Vision TEXT_DETECTION (or DOCUMENT_TEXT_DETECTION) over gRPC or REST."""
 
     name = "vision"
+    packages = ("google-cloud-vision", "grpcio", "protobuf")
     Options = VisionOptions
     summary = "Google Cloud Vision text detection (paid API; digits from symbol boxes)"
 
@@ -164,9 +165,9 @@ class VisionBackend(Backend):
             self.usage.requests += 1 + failed.retries
             self.usage.retries += failed.retries
             self.usage.failed_requests += 1
-            if failed.failure.fatal:
-                self._fatal = failed.failure.message
-            return [Recognition.failed(failed.failure.message) for _ in photos]
+            if failed.fatal:
+                self._fatal = str(failed)
+            return [Recognition.failed(str(failed)) for _ in photos]
         self.usage.requests += 1 + answer.retries
         self.usage.retries += answer.retries
         responses = [_to_json(r) for r in answer.result]

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench.errors import RequestFailed
+
 RETRYABLE = "429, 500, 503, deadline exceeded, connection failure"
 _REST_PREFIX = re.compile(r"^[A-Z]+ \S+: ")
 
@@ -45,16 +47,6 @@ class Answer:
     round_trip_ms: float
     total_ms: float
     retries: int
-
-
-class RequestFailed(Exception):
-    """The request failed for good (after any retries)."""
-
-    def __init__(self, failure: Failure, retries: int, total_ms: float) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-        self.retries = retries
-        self.total_ms = total_ms
 
 
 def classify(exc: BaseException) -> Failure:
@@ -107,7 +99,8 @@ def send(call: Callable[[], Any], policy: RetryPolicy, redact: Callable[[str], s
             if not failure.retryable or retries >= policy.retries:
                 if failure.retryable:
                     failure = Failure(f"{failure.message} (gave up after {retries} retries)", True)
-                raise RequestFailed(failure, retries, (time.perf_counter_ns() - start) / 1e6) from None
+                raise RequestFailed(failure.message, fatal=failure.fatal, retries=retries,
+                                    total_ms=(time.perf_counter_ns() - start) / 1e6) from None
             sleep(policy.delay_s(retries, rng))
             retries += 1
             continue

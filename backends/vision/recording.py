@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.results import write_json_atomic
+from bench.results.folder import write_json_atomic
 
 FORMAT = 1
 

@@ -27,6 +27,7 @@ def backend_status() -> list[dict[str, str]]:
 
 
 def handle_backends(args: argparse.Namespace) -> int:
+    """Print every backend with its availability here and the fix when it cannot run."""
     from rich.console import Console
     from rich.table import Table
 
@@ -47,6 +48,7 @@ def handle_backends(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench backends``."""
     parser = subparsers.add_parser("backends", help="list backends and whether they can run here")
     parser.add_argument("-v", "--verbose", action="store_true", help="also show what each backend is and its source")
     parser.set_defaults(handler=handle_backends)

@@ -78,11 +78,12 @@ def print_comparison(comparison, console) -> None:
 
 
 def handle_compare(args: argparse.Namespace) -> int:
+    """Compare two runs and print the table or JSON; exit 1 on a regression when asked."""
     from rich.console import Console
 
     from bench.compare import compare_runs
     from bench.history import open_run
-    from bench.nightly import load_config
+    from bench.suites import load_config
 
     thresholds = thresholds_from_args(args, load_config(None, required=False).compare)
     base, new = open_run(args.base, args.store), open_run(args.new, args.store)
@@ -96,6 +97,7 @@ def handle_compare(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench compare``."""
     parser = subparsers.add_parser(
         "compare", help="compare two runs with significance tests",
         description="Compare NEW against BASE (each a run folder or a history id): per backend row and metric "

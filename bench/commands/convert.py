@@ -8,9 +8,10 @@ from bench.errors import UsageError
 
 
 def handle_convert(args: argparse.Namespace) -> int:
+    """Convert the SavedModel to each quantization asked for, reusing variants that are up to date."""
+    from bench.errors import ConversionError
     from bench.tfjs_convert import (
         QUANTIZATIONS,
-        ConversionError,
         check_saved_model,
         convert_saved_model,
         native_logs_to,
@@ -37,6 +38,7 @@ def handle_convert(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench model convert``."""
     parser = subparsers.add_parser("convert", help="convert a SavedModel to TF.js graph models (one per quantization)",
                                    description="Convert a TF SavedModel to TF.js graph models, written to "
                                    "<model>/tfjs/<quantization>/.")

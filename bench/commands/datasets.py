@@ -6,6 +6,7 @@ from pathlib import Path
 
 
 def handle_info(args: argparse.Namespace) -> int:
+    """Print a dataset's photo and digit counts, fingerprint and annotation problems."""
     from bench.dataset import load_dataset
 
     dataset = load_dataset(args.dataset)
@@ -18,6 +19,7 @@ def handle_info(args: argparse.Namespace) -> int:
 
 
 def handle_fetch(args: argparse.Namespace) -> int:
+    """Download, check and convert an official split, with a progress bar."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     from bench.fetch import fetch_split, split_source
@@ -36,6 +38,7 @@ def handle_fetch(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench datasets info`` and ``bench datasets fetch``."""
     parser = subparsers.add_parser("datasets", help="inspect or fetch datasets")
     sub = parser.add_subparsers(dest="datasets_command", metavar="ACTION")
     info = sub.add_parser("info", help="count photos and list annotation problems")

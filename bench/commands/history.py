@@ -12,6 +12,7 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def handle_history(args: argparse.Namespace) -> int:
+    """List recorded runs, newest first, filtered as asked."""
     from rich.console import Console
     from rich.table import Table
 
@@ -20,12 +21,12 @@ def handle_history(args: argparse.Namespace) -> int:
     path = resolve_store_path(args.store)
     console = Console()
     if not path.exists():
-        console.print(f"no history yet at {path}: `bench run` records every run there")
+        console.print(markup_safe(f"no history yet at {path}: `bench run` records every run there"))
         return 0
     with HistoryStore(path) as store:
         runs = store.runs(backend=args.backend, machine=args.machine, since=args.since, until=args.until,
                           suite=args.suite, limit=args.limit)
-    table = Table(title=f"history {path} ({len(runs)} run(s) shown)")
+    table = Table(title=markup_safe(f"history {path} ({len(runs)} run(s) shown)"))
     for column in ("id", "started", "status", "rows", "dataset", "photos", "machine", "commit", "suite", "label"):
         table.add_column(column, overflow="fold", no_wrap=column in ("id", "status", "rows"))
     for run in runs:
@@ -40,39 +41,38 @@ def handle_history(args: argparse.Namespace) -> int:
 
 
 def handle_show(args: argparse.Namespace) -> int:
+    """Show one run (folder or history id) with figures recomputed from its records."""
     from rich.console import Console
 
     from bench.history import open_run
     from bench.report import rich_table
 
-    data = open_run(args.run, args.store)
-    run = dict(data.run)
-    run["backends"] = {row: {**data.row_summary(row), **data.recomputed(row)} for row in data.rows}
+    run = open_run(args.run, args.store)
     console = Console()
     console.print(rich_table(run))
-    env = run.get("environment") or {}
-    git = env.get("digitbench") or {}
-    console.print(markup_safe(f"{data.label}: status {run.get('status')}, started {run.get('started')}, "
-                              f"machine {env.get('machine_id')} ({env.get('cpu_model')} x {env.get('cpu_count')}), "
-                              f"commit {git.get('commit')}{' +dirty' if git.get('dirty') else ''}; "
+    env = run.environment
+    console.print(markup_safe(f"{run.label}: status {run.status}, started {run.started}, machine {env.machine_text}, "
+                              f"commit {env.commit}{' +dirty' if env.dirty else ''}; "
                               "figures recomputed from the stored per-photo records"), highlight=False)
     return 0
 
 
 def handle_accept(args: argparse.Namespace) -> int:
+    """Mark a run as its suite's accepted baseline, or withdraw that."""
     from bench.history import HistoryStore, open_run
 
-    data = open_run(args.run, args.store)
+    run = open_run(args.run, args.store)
     with HistoryStore(args.store) as store:
-        history_id = data.history_id or store.find_folder(data.source)
+        history_id = run.history_id or (store.find_folder(run.folder) if run.folder else None)
         if history_id is None:
-            history_id = store.append(data, folder=data.source)
+            history_id = store.append(run)
         store.set_accepted(history_id, not args.withdraw)
     print(f"history #{history_id}: {'no longer ' if args.withdraw else ''}an accepted baseline")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench history``, ``bench show`` and ``bench accept``."""
     history = subparsers.add_parser("history", help="list recorded runs",
                                     description="List the runs recorded in the history store, newest first.")
     add_store_argument(history)

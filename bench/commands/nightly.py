@@ -18,9 +18,10 @@ def _date(text: str) -> str:
 
 
 def handle_nightly(args: argparse.Namespace) -> int:
+    """Run a suite (or list them), print the comparison with its baseline and where the report is."""
     from rich.console import Console
 
-    from bench.commands.run import RichObserver
+    from bench.commands.run import EXIT_FAILED, EXIT_OK, RichObserver
     from bench.nightly import load_config, run_nightly
 
     config = load_config(args.config)
@@ -45,11 +46,15 @@ def handle_nightly(args: argparse.Namespace) -> int:
         console.print(f"first run of suite {markup_safe(suite.name)} on this machine: accepted as the baseline")
     console.print(markup_safe(f"history #{result.history_id} ({'accepted' if result.accepted else 'not accepted'}); "
                               f"report: {result.report_dir / 'index.html'}"), highlight=False)
+    if not result.run.complete:
+        console.print(f"[red]the run is '{result.status}':[/red] not accepted as a baseline", highlight=False)
+        return EXIT_FAILED
     regressed = result.comparison is not None and bool(result.comparison.regressions)
-    return 1 if args.fail_on_regression and (regressed or result.refused or result.status != "complete") else 0
+    return EXIT_FAILED if args.fail_on_regression and (regressed or result.refused) else EXIT_OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench nightly``."""
     parser = subparsers.add_parser(
         "nightly", help="run a configured suite and compare it with its baseline",
         description="Run a suite from [tool.digitbench.suites.NAME] (pyproject.toml) or bench.toml, record it, "
@@ -61,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reports", default="reports", help="reports folder (default reports)")
     parser.add_argument("--date", type=_date, help="the date folder of the report (default today, YYYY-MM-DD)")
     parser.add_argument("--fail-on-regression", action="store_true",
-                        help="exit 1 on a regression, a refused comparison or an incomplete run")
+                        help="exit 1 on a regression or a refused comparison too (a run that is not complete "
+                             "always exits 1)")
     add_store_argument(parser)
     add_threshold_arguments(parser)
     parser.set_defaults(handler=handle_nightly)

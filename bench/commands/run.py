@@ -2,14 +2,21 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench.commands.backend_flags import BackendFlags, add_backend_flags
 from bench.commands.history import add_store_argument
-from bench.errors import UsageError
+from bench.errors import RunInterrupted, UsageError
 from bench.photos import MAX_MEGAPIXELS
+from bench.results.run import FAILED, PhotoRecord, RowResult, Run
+from bench.runner import DEFAULT_MAX_ERROR_RATE
 from bench.validation import markup_safe, number_argument
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+"""Exit codes of every command that runs a benchmark: all rows ran; a row could not run or failed too
+many photos (``--max-error-rate``); a usage error found before any work; interrupted (Ctrl-C, SIGTERM)."""
 
 
 MAX_WARMUP = 100_000
@@ -33,6 +40,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> BackendFlags:
                         type=number_argument(float, more_than=0, at_most=MAX_MEGAPIXELS_LIMIT),
                         help=f"refuse photos larger than this (default {MAX_MEGAPIXELS:g})")
     parser.add_argument("--label", help="a free-text label stored with the run")
+    parser.add_argument("--max-error-rate", type=number_argument(float, at_least=0, at_most=1),
+                        default=DEFAULT_MAX_ERROR_RATE,
+                        help="a row whose photos fail more often than this share fails, and so does the run "
+                             f"(exit 1; default {DEFAULT_MAX_ERROR_RATE:g}; 0 = any failed photo)")
     return add_backend_flags(parser)
 
 
@@ -48,7 +59,7 @@ def config_from_args(args: argparse.Namespace, flags: BackendFlags, out: Path | 
                              "or leave the option out for the default backends")
     return RunConfig(backends=backends, dataset=args.dataset, limit=args.limit, out=out,
                      warmup=args.warmup, repeats=args.repeats, backend_options=flags.values(args),
-                     max_megapixels=args.max_megapixels, label=args.label)
+                     max_megapixels=args.max_megapixels, label=args.label, max_error_rate=args.max_error_rate)
 
 
 class RichObserver:
@@ -77,13 +88,13 @@ class RichObserver:
         self.tasks[row] = self.progress.add_task(markup_safe(row), total=photos, errors=0)
         self.errors[row] = 0
 
-    def photo_done(self, row: str, record: dict[str, Any]) -> None:
-        self.errors[row] += record["error"] is not None
+    def photo_done(self, row: str, record: PhotoRecord) -> None:
+        self.errors[row] += record.failed
         self.progress.update(self.tasks[row], advance=1, errors=self.errors[row])
 
-    def row_finished(self, row: str, summary: dict[str, Any]) -> None:
-        if summary.get("status") == "failed":
-            self.console.print(f"[red]{markup_safe(row)} failed:[/red] {markup_safe(summary.get('error'))}",
+    def row_finished(self, row: str, result: RowResult) -> None:
+        if result.status == FAILED:
+            self.console.print(f"[red]{markup_safe(row)} failed:[/red] {markup_safe(result.error)}",
                                highlight=False)
 
     def note(self, message: str) -> None:
@@ -91,6 +102,7 @@ class RichObserver:
 
 
 def handle_run(args: argparse.Namespace) -> int:
+    """Run the benchmark, show the table, record the run in the history."""
     from rich.console import Console
 
     from bench.report import rich_table
@@ -99,25 +111,39 @@ def handle_run(args: argparse.Namespace) -> int:
     console = Console(stderr=False)
     config = config_from_args(args, args.backend_flags, Path(args.out) if args.out else None)
     if config.out is None:
-        config.out = default_out(config.reports_dir)
+        config = replace(config, out=default_out(config.reports_dir))
     try:
         with RichObserver(console) as observer:
-            result = run_benchmark(config, observer)
-    except KeyboardInterrupt:
+            run = run_benchmark(config, observer)
+    except RunInterrupted as interrupted:
         console.print(f"[yellow]interrupted:[/yellow] what was measured is in {markup_safe(config.out)} (run.json "
                       "status 'interrupted')")
-        return 130
-    console.print(rich_table(result.run))
-    console.print(markup_safe(f"results: {result.out}/ (run.json, predictions.jsonl, summary.csv, report.md)"))
+        if not args.no_store:
+            record(interrupted.run, args.store, console)
+        return EXIT_INTERRUPTED
+    console.print(rich_table(run))
+    console.print(markup_safe(f"results: {run.folder}/ (run.json, predictions.jsonl, summary.csv, report.md)"))
     if not args.no_store:
-        from bench.history import record_run, resolve_store_path
+        record(run, args.store, console)
+    return exit_code(run)
 
-        history_id = record_run(result.out, args.store)
-        console.print(markup_safe(f"history: #{history_id} in {resolve_store_path(args.store)}"))
-    return 0 if result.run["status"] == "complete" else 1
+
+def exit_code(run: Run) -> int:
+    """0 when every row ran (``complete``), 1 when a row could not run or failed too many photos."""
+    return EXIT_OK if run.complete else EXIT_FAILED
+
+
+def record(run: Run, store: str | None, console) -> None:
+    """Record the run in the history and say where."""
+    from bench.history import record_run, resolve_store_path
+
+    history_id = record_run(run, store)
+    console.print(markup_safe(f"history: #{history_id} ({run.status}) in {resolve_store_path(store)}"),
+                  highlight=False)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench run``."""
     parser = subparsers.add_parser("run", help="measure backends on a dataset",
                                    description="Measure cold start, warm latency and accuracy of backends.")
     flags = add_run_arguments(parser)

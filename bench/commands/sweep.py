@@ -2,51 +2,76 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
+from dataclasses import replace
 from pathlib import Path
 
+from bench.backend import Backend, SweepAxis
 from bench.commands.history import add_store_argument
-from bench.errors import UsageError
-from bench.registry import lookup
-from bench.tfjs_convert import QUANTIZATIONS
+from bench.errors import RunInterrupted, UsageError
+from bench.registry import lookup, registered
 from bench.validation import markup_safe, number_argument
 
-SWEPT_BACKEND = "tfjs"
+AXIS = "quantization"
+
+
+def _axis_of(cls: type[Backend]) -> SweepAxis | None:
+    return next((axis for axis in cls.sweep_axes if axis.option == AXIS), None)
+
+
+def swept_backend(name: str | None) -> tuple[str, SweepAxis]:
+    """The backend to sweep (``name``, else the one default backend with a quantization axis) and its axis."""
+    if name is None:
+        found = []
+        for entry_name, entry in registered().items():
+            try:
+                cls = entry.load()
+            except UsageError:
+                continue
+            if cls.default_enabled and _axis_of(cls) is not None:
+                found.append(entry_name)
+        if len(found) != 1:
+            raise UsageError(f"--backends: name the backend to sweep (backends with quantizations: "
+                             f"{', '.join(found) or 'none'})")
+        name = found[0]
+    axis = _axis_of(lookup(name).load())
+    if axis is None:
+        raise UsageError(f"--backends {name}: has no quantization option; bench sweep needs a backend that "
+                         "declares one (see `bench backends`)")
+    return name, axis
 
 
 def handle_sweep(args: argparse.Namespace) -> int:
+    """Run the sweep, record it, decide, print and write the decision."""
     from rich.console import Console
     from rich.table import Table
 
-    from bench.commands.run import RichObserver, config_from_args
+    from bench.commands.run import EXIT_INTERRUPTED, RichObserver, config_from_args, exit_code, record
     from bench.runner import default_out, run_benchmark
     from bench.sweep import decide, f1_intervals, sweep_table, variants_from_run, write_sweep_report
 
-    if args.backends is None:
-        args.backends = SWEPT_BACKEND
     config = config_from_args(args, args.backend_flags, Path(args.out) if args.out else None)
-    if len(config.backends) != 1:
-        raise UsageError("--backends: bench sweep measures one backend's quantizations; name one (default tfjs)")
-    name = config.backends[0]
-    if "quantization" not in {f.name for f in dataclasses.fields(lookup(name).load().Options)}:
-        raise UsageError(f"--backends {name}: has no quantization option; bench sweep needs one that has (tfjs)")
-    config.backend_options.setdefault(name, {}).setdefault("quantization", ",".join(QUANTIZATIONS))
-    if config.out is None:
-        config.out = default_out(config.reports_dir)
+    if config.backends is not None and len(config.backends) != 1:
+        raise UsageError("--backends: bench sweep measures one backend's quantizations; name one")
+    name, axis = swept_backend(config.backends[0] if config.backends else None)
+    options = {**config.backend_options, name: {AXIS: ",".join(axis.values), **config.backend_options.get(name, {})}}
+    config = replace(config, backends=(name,), backend_options=options,
+                     out=config.out or default_out(config.reports_dir))
     console = Console()
-    with RichObserver(console) as observer:
-        result = run_benchmark(config, observer)
+    try:
+        with RichObserver(console) as observer:
+            run = run_benchmark(config, observer)
+    except RunInterrupted as interrupted:
+        if not args.no_store:
+            record(interrupted.run, args.store, console)
+        return EXIT_INTERRUPTED
     if not args.no_store:
-        from bench.history import record_run
-
-        record_run(result.out, args.store)
-    decision = decide(variants_from_run(result.run), args.max_accuracy_drop, args.accuracy_metric,
+        record(run, args.store, console)
+    decision = decide(variants_from_run(run, axis), args.max_accuracy_drop, args.accuracy_metric,
                       args.min_relative_accuracy)
-    intervals = f1_intervals(result.out, decision)
-    write_sweep_report(result.out, decision, result.run, intervals)
+    intervals = f1_intervals(run, decision)
+    write_sweep_report(run.folder, decision, run, intervals)
     rows = sweep_table(decision, intervals)
-    table = Table(title=markup_safe(f"quantization sweep - {result.run.get('dataset', {}).get('name')} "
-                                    f"({result.run.get('dataset', {}).get('photos')} photos)"))
+    table = Table(title=markup_safe(f"quantization sweep - {run.dataset.name} ({run.dataset.photos} photos)"))
     for title in rows[0]:
         table.add_column(title, justify="left" if title in ("variant", "decision") else "right",
                          no_wrap=title in ("variant", "decision"))
@@ -57,18 +82,20 @@ def handle_sweep(args: argparse.Namespace) -> int:
         if ":" in row[-1]:
             console.print(markup_safe(f"{row[0]}: {row[-1]}"), highlight=False)
     console.print(f"[bold]recommendation:[/bold] {markup_safe(decision.reason)}", highlight=False)
-    console.print(markup_safe(f"results: {result.out}/ (sweep.md, sweep.png, run.json)"))
-    return 0 if result.run["status"] == "complete" else 1
+    console.print(markup_safe(f"results: {run.folder}/ (sweep.md, sweep.png, run.json)"))
+    return exit_code(run)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench sweep``."""
     from bench.commands.run import add_run_arguments
 
     parser = subparsers.add_parser(
         "sweep", help="compare weight quantizations and recommend one",
-        description="Run the tfjs backend once per quantization on the same photos, print weights bytes, cold "
-                    "start, warm p50/p90, digit F1 and whole-number accuracy against float32, and recommend the "
-                    "variant with the smallest cold start whose accuracy drop stays within the bound.")
+        description="Run a backend once per quantization it declares (default: the one default backend that "
+                    "declares quantizations, tfjs here) on the same photos, print weights bytes, cold start, warm "
+                    "p50/p90, digit F1 and whole-number accuracy against float32, and recommend the variant with "
+                    "the smallest cold start whose accuracy drop stays within the bound.")
     flags = add_run_arguments(parser)
     parser.add_argument("--max-accuracy-drop", type=number_argument(float, at_least=0, at_most=100), default=0.5,
                         help="largest accepted drop against float32, in points, 0 to 100 (default 0.5)")

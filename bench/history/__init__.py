@@ -9,36 +9,37 @@ import os
 import re
 from pathlib import Path
 
-from bench.errors import UsageError
-from bench.history.rundata import RunData
-from bench.history.store import DEFAULT_STORE, STORE_ENV, HistoryStore, StoredRun, StoreError, resolve_store_path
-from bench.results import RUN_JSON
+from bench.errors import StoreError, UsageError
+from bench.history.store import DEFAULT_STORE, STORE_ENV, HistoryStore, StoredRun, resolve_store_path
+from bench.results.folder import RUN_JSON, read_run
+from bench.results.run import Run
 
-__all__ = ["DEFAULT_STORE", "STORE_ENV", "HistoryStore", "RunData", "StoreError", "StoredRun", "open_run",
-           "record_run", "resolve_store_path"]
+__all__ = ["DEFAULT_STORE", "STORE_ENV", "HistoryStore", "StoreError", "StoredRun", "open_run", "record_run",
+           "resolve_store_path"]
 
 
-def record_run(out_folder: str | os.PathLike, store_path: str | os.PathLike | None = None,
+def record_run(run: Run | str | os.PathLike, store_path: str | os.PathLike | None = None,
                suite: str | None = None, accepted: bool = False) -> int:
-    """Append the run written to ``out_folder`` to the store; returns its history id.
+    """Append a run (or the run written to a folder) to the store; returns its history id.
 
     ``store_path`` defaults to ``$DIGITBENCH_STORE`` or ``reports/history.sqlite``. Recording the
-    same folder twice returns the first id.
+    same run twice returns the first id.
     """
-    data = RunData.from_folder(out_folder)
+    if not isinstance(run, Run):
+        run = read_run(run)
     with HistoryStore(store_path) as store:
-        return store.append(data, folder=out_folder, suite=suite, accepted=accepted)
+        return store.append(run, suite=suite, accepted=accepted)
 
 
 _ID = re.compile(r"^#?(\d+)$")
 
 
-def open_run(ref: str | os.PathLike, store_path: str | os.PathLike | None = None) -> RunData:
+def open_run(ref: str | os.PathLike, store_path: str | os.PathLike | None = None) -> Run:
     """A run given as its output folder or as its history id (``12`` or ``#12``)."""
     text = str(ref)
     path = Path(text)
     if (path / RUN_JSON).is_file():
-        return RunData.from_folder(path)
+        return read_run(path)
     match = _ID.match(text)
     if match and not path.exists():
         store = resolve_store_path(store_path)

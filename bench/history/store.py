@@ -18,21 +18,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench.errors import BenchError, UsageError
-from bench.history.rundata import RunData
+from bench.errors import StoreError, UsageError
 from bench.history.schema import CREATE, MIGRATIONS, SCHEMA_VERSION
-from bench.results import dumps
-from bench.summary import photo_correctness
+from bench.results.folder import dumps
+from bench.results.run import PhotoRecord, RepeatRecord, Run, TruthRecord
 
 DEFAULT_STORE = Path("reports") / "history.sqlite"
 STORE_ENV = "DIGITBENCH_STORE"
 LOCK_WAIT_S = 60.0
+UNIQUE_RUN_IDS = 2
+"""From this run.json schema on, a run's id is unique by itself (a random id, not the folder name):
+it alone says whether a run is already recorded."""
 
 T = TypeVar("T")
-
-
-class StoreError(BenchError):
-    """The history store cannot be read or written; the message names the file and the fix."""
 
 
 def resolve_store_path(path: str | os.PathLike | None = None) -> Path:
@@ -138,45 +136,41 @@ class HistoryStore:
                         db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    def append(self, data: RunData, folder: str | os.PathLike | None = None, suite: str | None = None,
-               accepted: bool = False) -> int:
+    def append(self, run: Run, suite: str | None = None, accepted: bool = False) -> int:
         """Record a run with every raw record in one transaction; recording it again returns its id."""
-        run = data.run
-        env = run.get("environment") or {}
-        dataset = run.get("dataset") or {}
-        git = env.get("digitbench") or {}
-        key = (str(run.get("run_id")), run.get("started"), env.get("machine_id"))
+        env = run.environment
+        key = (run.run_id, run.started, env.machine_id)
         predictions = []
-        for seq, record in enumerate(data.predictions):
-            truth = data.truth.get(record.get("image"))
-            score = photo_correctness(record, truth) if truth is not None else None
-            predictions.append((seq, record["backend"], record["image"], record.get("latency_ms"),
-                                record.get("wall_ms"), record.get("error"),
+        for seq, record in enumerate(run.records()):
+            score = run.rows[record.row].scores.get(record.image)
+            predictions.append((seq, record.row, record.image, record.latency_ms, record.wall_ms, record.error,
                                 None if score is None else score.predicted, None if score is None else score.true,
                                 None if score is None else score.matched,
-                                None if score is None else int(score.sequence_correct), dumps(record)))
-        repeats = [(seq, r["backend"], r["image"], r.get("repeat", 0), r.get("latency_ms"), r.get("wall_ms"),
-                    r.get("error")) for seq, r in enumerate(data.repeats)]
-        truth_rows = [(seq, image, dumps(t)) for seq, (image, t) in enumerate(data.truth.items())]
-        rows = [(name, s.get("backend"), s.get("status")) for name, s in (run.get("backends") or {}).items()]
+                                None if score is None else int(score.sequence_correct), dumps(record.to_json())))
+        repeats = [(seq, r.row, r.image, r.repeat, r.latency_ms, r.wall_ms, r.error)
+                   for seq, r in enumerate(run.repeat_records())]
+        truth_rows = [(seq, image, dumps(t.to_json())) for seq, (image, t) in enumerate(run.truth.items())]
+        rows = [(name, row.backend, row.status) for name, row in run.rows.items()]
         recorded = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        folder_text = str(Path(folder).resolve()) if folder else None
+        folder_text = str(Path(run.folder).resolve()) if run.folder else None
 
         def write() -> int:
             with self._transaction() as db:
-                found = db.execute("SELECT id FROM runs WHERE run_id = ? AND started IS ? AND machine_id IS ?",
-                                   key).fetchone()
+                if run.schema_version >= UNIQUE_RUN_IDS:
+                    found = db.execute("SELECT id FROM runs WHERE run_id = ?", key[:1]).fetchone()
+                else:
+                    found = db.execute("SELECT id FROM runs WHERE run_id = ? AND started IS ? AND machine_id IS ?",
+                                       key).fetchone()
                 if found:
                     return int(found[0])
                 cursor = db.execute(
                     "INSERT INTO runs (run_id, folder, status, started, finished, recorded, machine_id, cpu_model,"
                     " commit_sha, dirty, digitbench_version, dataset_name, dataset_fingerprint, photos, label, suite,"
                     " accepted, run_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (key[0], folder_text, run.get("status", "unknown"), key[1], run.get("finished"), recorded,
-                     key[2], env.get("cpu_model"), git.get("commit"),
-                     None if git.get("dirty") is None else int(bool(git.get("dirty"))), git.get("version"),
-                     dataset.get("name"), dataset.get("fingerprint"), dataset.get("photos"),
-                     (run.get("options") or {}).get("label"), suite, int(accepted), dumps(run)))
+                    (key[0], folder_text, run.status, key[1], run.finished, recorded, key[2], env.cpu_model,
+                     env.commit, None if env.dirty is None else int(bool(env.dirty)), env.version,
+                     run.dataset.name, run.dataset.fingerprint, run.dataset.photos, run.options.label, suite,
+                     int(accepted), dumps(run.to_json())))
                 ref = int(cursor.lastrowid)
                 db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", [(ref, *r) for r in rows])
                 db.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -223,22 +217,21 @@ class HistoryStore:
                           r["dataset_fingerprint"], r["photos"], r["label"], r["suite"], bool(r["accepted"]),
                           tuple((r["row_names"] or "").split("\x1f")) if r["row_names"] else ()) for r in found]
 
-    def load(self, history_id: int) -> RunData:
-        """A stored run with its raw records, as :class:`RunData`."""
-        def read() -> RunData:
+    def load(self, history_id: int) -> Run:
+        """A stored run with its raw records."""
+        def read() -> Run:
             found = self.db.execute("SELECT run_json, folder FROM runs WHERE id = ?", (history_id,)).fetchone()
             if not found:
                 raise UsageError(f"history #{history_id}: no such run in {self.path}; see `bench history`")
-            predictions = [json.loads(r[0]) for r in self.db.execute(
+            predictions = [PhotoRecord.from_json(json.loads(r[0])) for r in self.db.execute(
                 "SELECT record FROM predictions WHERE run = ? ORDER BY seq", (history_id,))]
-            repeats = [{"backend": r[0], "image": r[1], "repeat": r[2], "latency_ms": r[3], "wall_ms": r[4],
-                        "error": r[5]} for r in self.db.execute(
+            repeats = [RepeatRecord(*r) for r in self.db.execute(
                 "SELECT row, image, repeat, latency_ms, wall_ms, error FROM repeats WHERE run = ? ORDER BY seq",
                 (history_id,))]
-            truth = {r[0]: json.loads(r[1]) for r in self.db.execute(
-                "SELECT image, record FROM truth WHERE run = ? ORDER BY seq", (history_id,))}
-            return RunData(json.loads(found[0]), predictions, truth, repeats, source=found[1] or "",
-                           history_id=history_id)
+            truth = [TruthRecord.from_json(json.loads(r[0])) for r in self.db.execute(
+                "SELECT record FROM truth WHERE run = ? ORDER BY seq", (history_id,))]
+            return Run.from_json(json.loads(found[0]), predictions, repeats, truth,
+                                 folder=Path(found[1]) if found[1] else None, history_id=history_id)
 
         return self._retry(read)
 
@@ -250,17 +243,27 @@ class HistoryStore:
         return int(found[0]) if found else None
 
     def set_accepted(self, history_id: int, accepted: bool = True) -> None:
-        """Mark a run as an accepted baseline (or withdraw it)."""
+        """Mark a run as an accepted baseline (or withdraw it); a run that did not complete, every row of it,
+        cannot be one."""
         def write() -> None:
             with self._transaction() as db:
-                if db.execute("UPDATE runs SET accepted = ? WHERE id = ?", (int(accepted), history_id)).rowcount == 0:
+                found = db.execute("SELECT status, (SELECT group_concat(row || ' ' || status, ', ') FROM rows"
+                                   " WHERE rows.run = runs.id AND rows.status IS NOT 'complete') FROM runs WHERE id = ?",
+                                   (history_id,)).fetchone()
+                if found is None:
                     raise UsageError(f"history #{history_id}: no such run in {self.path}; see `bench history`")
+                if accepted and (found[0] != "complete" or found[1]):
+                    why = f"it is '{found[0]}'" + (f" (rows: {found[1]})" if found[1] else "")
+                    raise UsageError(f"history #{history_id}: {why}; only a complete run can be a baseline")
+                db.execute("UPDATE runs SET accepted = ? WHERE id = ?", (int(accepted), history_id))
 
         self._retry(write)
 
     def baseline(self, suite: str, machine_id: str, before: int | None = None) -> int | None:
-        """The last accepted, complete run of ``suite`` on ``machine_id`` (older than ``before``)."""
+        """The last accepted run of ``suite`` on ``machine_id`` (older than ``before``) that is complete,
+        every row of it included: a run with a failed row is never a baseline."""
         sql = ("SELECT id FROM runs WHERE suite = ? AND machine_id = ? AND accepted = 1 AND status = 'complete'"
+               " AND NOT EXISTS (SELECT 1 FROM rows WHERE rows.run = runs.id AND rows.status IS NOT 'complete')"
                + (" AND id < ?" if before is not None else "") + " ORDER BY started DESC, id DESC LIMIT 1")
         params: list[Any] = [suite, machine_id] + ([before] if before is not None else [])
         found = self._retry(lambda: self.db.execute(sql, params).fetchone())

@@ -17,7 +17,7 @@ from bench.dataset import load_jsonl_folder
 from bench.model.architecture import ModelConfig
 from bench.model.preprocess import FILL, Transform, letterbox_transform, render
 from bench.photos import Photo
-from bench.synthetic import synthetic_dataset
+from bench.dataset import synthetic_dataset
 
 
 @dataclass

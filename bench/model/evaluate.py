@@ -12,7 +12,7 @@ import numpy as np
 from bench.metrics import aggregate, score_photo
 from bench.model.data import Sample
 from bench.model.preprocess import Transform, letterbox
-from bench.records import Box, Digit, TrueDigit
+from bench.results.records import Box, Digit, TrueDigit
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.81, 0.05))
 

@@ -1,7 +1,12 @@
-"""Plain result records shared by the dataset, the backends, the runner and the reports."""
+"""The primitive records: boxes and digits, and what a backend returns for a photo and for its start.
+
+These are what datasets, backends and metrics exchange; :mod:`bench.results.run` builds a run
+out of them.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -40,6 +45,10 @@ class Box:
         union = self.area + other.area - inter
         return inter / union if union > 0 else 0.0
 
+    def to_json(self) -> dict[str, float]:
+        """``{left, top, width, height}`` as written to JSON."""
+        return {"left": self.left, "top": self.top, "width": self.width, "height": self.height}
+
 
 @dataclass(frozen=True)
 class TrueDigit:
@@ -48,8 +57,18 @@ class TrueDigit:
     label: int
     box: Box
 
+    def to_json(self) -> dict[str, Any]:
+        """``{label, left, top, width, height}`` as ``truth.jsonl`` holds it."""
+        return {"label": self.label, **self.box.to_json()}
 
-@dataclass
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> TrueDigit:
+        """The digit of a ``truth.jsonl`` box."""
+        return cls(int(raw["label"]), Box(float(raw["left"]), float(raw["top"]), float(raw["width"]),
+                                          float(raw["height"])))
+
+
+@dataclass(frozen=True)
 class Digit:
     """One digit a backend reports: label 0-9, a score in [0, 1], a box in photo pixels."""
 
@@ -65,6 +84,7 @@ class Digit:
         return Box(self.left, self.top, self.width, self.height)
 
     def to_dict(self) -> dict[str, Any]:
+        """The digit as ``predictions.jsonl`` writes it (rounded)."""
         return {
             "label": int(self.label),
             "score": round(float(self.score), 6),
@@ -74,14 +94,25 @@ class Digit:
             "height": round(float(self.height), 3),
         }
 
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Digit:
+        """A digit of a ``predictions.jsonl`` line."""
+        return cls(int(raw["label"]), float(raw["score"]), float(raw["left"]), float(raw["top"]),
+                   float(raw["width"]), float(raw["height"]))
 
-@dataclass
+
+@dataclass(frozen=True)
 class Recognition:
     """What a backend returns for one photo.
 
     ``latency_ms`` is the time the backend measured as close to the work as it can (inside the
     page for tfjs, around the model call for tf); the runner keeps its own wall-clock time too.
-    ``replayed`` marks a result that was not measured live (recorded responses).
+    ``end_to_end_ms``, where the backend can tell, is the time from the encoded photo to the digits
+    (decode, upload, preprocess, model, read-back), the parts in ``details``.
+    ``digits`` are the detections at the row's operating threshold; ``candidates``, where the
+    backend can give them, every detection scoring at or above a low floor (``None``: not reported),
+    so that any threshold can be rebuilt later. ``replayed`` marks a result that was not measured
+    live (recorded responses).
     """
 
     digits: list[Digit] = field(default_factory=list)
@@ -90,24 +121,28 @@ class Recognition:
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     replayed: bool = False
+    end_to_end_ms: float | None = None
+    candidates: list[Digit] | None = None
 
     @classmethod
     def failed(cls, message: str, latency_ms: float | None = None) -> Recognition:
+        """A photo the backend could not recognize, with the one-line reason."""
         return cls(error=message, latency_ms=latency_ms)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ColdStart:
-    """The cost of getting a backend ready: model download and model/engine initialisation.
+    """The cost of getting a backend ready: its library, the model download, model/engine init.
 
-    The first inference is measured by the runner and added to the record it writes.
-    ``details`` holds backend-specific parts (framework import, connection set-up, ...).
+    ``library_ms``/``library_bytes``: what a first visit spends on the recognizer's own code before
+    the model (TF.js scripts and wasm binaries in a page, importing TensorFlow or a client library
+    in this process). The first inference is measured by the runner and added to the record it
+    writes. ``details`` holds backend-specific parts (connection set-up, resource timings, ...).
     """
 
     download_ms: float = 0.0
     download_bytes: int = 0
     init_ms: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    library_ms: float = 0.0
+    library_bytes: int = 0
