@@ -85,11 +85,11 @@ def read_number(predicted: Sequence[Digit]) -> str:
 
 
 def score_photo(predicted: Sequence[Digit], truth: Sequence[TrueDigit], label: str,
-                failed: bool = False) -> PhotoScore:
+                failed: bool = False, iou_threshold: float = IOU_THRESHOLD) -> PhotoScore:
     """Score one photo; a failed photo has no predictions and a wrong number."""
     if failed:
         return PhotoScore(0, len(truth), 0, False)
-    matched = len(match_digits(predicted, truth))
+    matched = len(match_digits(predicted, truth, iou_threshold))
     return PhotoScore(len(predicted), len(truth), matched, read_number(predicted) == label)
 
 

@@ -55,6 +55,16 @@ def lookup(name: str) -> Registered:
     raise UsageError(f"--backends: unknown backend {name!r}.{hint} Available: {available}")
 
 
+def declared_packages() -> tuple[str, ...]:
+    """The distributions every importable registered backend declares (``Backend.packages``), once each."""
+    found: dict[str, None] = {}
+    for entry in registered().values():
+        try:
+            cls = entry.load()
+        except UsageError:
+            continue
+        found.update(dict.fromkeys(cls.packages))
+    return tuple(found)
 def check_unselected_options(given: dict[str, dict[str, Any]], selected: set[str]) -> list[str]:
     """Check the options given for backends a run leaves out, and say that they are ignored.
 
@@ -78,15 +88,3 @@ def check_unselected_options(given: dict[str, dict[str, Any]], selected: set[str
             if flag not in used:
                 ignored.setdefault(flag, name)
     return [f"{flag}: ignored, this run does not include the {name} backend" for flag, name in ignored.items()]
-
-
-def declared_packages() -> tuple[str, ...]:
-    """The distributions every importable registered backend declares (``Backend.packages``), once each."""
-    found: dict[str, None] = {}
-    for entry in registered().values():
-        try:
-            cls = entry.load()
-        except UsageError:
-            continue
-        found.update(dict.fromkeys(cls.packages))
-    return tuple(found)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.results.folder import write_json_atomic
 from bench.results.run import RowResult, Run
 from bench.validation import markup_safe
 
 SUMMARY_CSV = "summary.csv"
 REPORT_MD = "report.md"
+CURVES_JSON = "curves.json"
 
 COLUMNS = ("backend", "status", "images", "errors", "digit_precision", "digit_recall", "digit_f1",
            "sequence_accuracy", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "latency_n",
@@ -132,10 +134,13 @@ def markdown_report(run: Run) -> str:
 
 
 def write_reports(run: Run) -> None:
-    """Write summary.csv and report.md into the run's folder, next to run.json."""
+    """Write summary.csv, report.md and curves.json (each row's precision/recall curve) into the run's
+    folder, next to run.json."""
     folder = Path(run.folder)
     summary_frame(run).to_csv(folder / SUMMARY_CSV, index=False)
     (folder / REPORT_MD).write_text(markdown_report(run), encoding="utf-8")
+    write_json_atomic(folder / CURVES_JSON, {name: [p.to_json() for p in row.curve] for name, row in run.rows.items()
+                                             if row.records})
 
 
 TERMINAL = ("backend", "photos", "errors", "digit F1", "whole number", "p50 ms", "p90 ms", "cold start ms",

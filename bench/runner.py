@@ -20,6 +20,7 @@ from bench.clock import ms_since
 from bench.dataset import Dataset, load_dataset
 from bench.environment import PACKAGES, describe_environment
 from bench.errors import BackendUnavailable, BenchError, PhotoError, RunInterrupted, UsageError, first_line
+from bench.metrics import IOU_THRESHOLD
 from bench.options import build_options
 from bench.photos import MAX_MEGAPIXELS, LoadedPhoto, Photo
 from bench.registry import check_unselected_options, declared_packages, lookup, registered
@@ -27,12 +28,19 @@ from bench.report import write_reports
 from bench.results.folder import RunWriter
 from bench.results.metadata import RunOptions
 from bench.results.records import Recognition
-from bench.results.run import (COMPLETE, FAILED, INTERRUPTED, RUNNING, ColdStartFigures, PhotoRecord, RepeatRecord,
-                               RowResult, Run, TruthRecord)
+from bench.results.run import (COMPLETE, DEFAULT_TARGET_PRECISION, FAILED, INTERRUPTED, RUNNING, ColdStartFigures,
+                               PhotoRecord, RepeatRecord, RowResult, Run, TruthRecord, measured)
+from bench.stats import LatencyStats
 
 
 DEFAULT_MAX_ERROR_RATE = 0.5
 """A row whose photos fail more often than this did not do what was asked: the row and the run fail."""
+DEFAULT_CANDIDATES_FLOOR = 0.05
+"""Candidates (detections below the operating threshold, kept so any threshold can be rebuilt) score at
+least this."""
+DEFAULT_MAX_REPEATS = 20
+"""The most measured passes the run-length rules (``--min-photos``, ``--min-duration-s``,
+``--latency-precision``) may add up to."""
 
 
 @dataclass(frozen=True)
@@ -51,12 +59,23 @@ class RunConfig:
     reports_dir: Path = Path("reports")
     label: str | None = None
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE
+    iou: float = IOU_THRESHOLD
+    target_precision: float = DEFAULT_TARGET_PRECISION
+    candidates_floor: float = DEFAULT_CANDIDATES_FLOOR
+    min_photos: int = 0
+    min_duration_s: float = 0.0
+    latency_precision: float | None = None
+    max_repeats: int = DEFAULT_MAX_REPEATS
 
     def options(self) -> RunOptions:
         """The run-wide options as ``run.json`` records them."""
         return RunOptions(backends=tuple(self.backends) if self.backends else None, dataset=self.dataset,
                           limit=self.limit, warmup=self.warmup, repeats=self.repeats,
-                          max_megapixels=self.max_megapixels, label=self.label, max_error_rate=self.max_error_rate)
+                          max_megapixels=self.max_megapixels, label=self.label, max_error_rate=self.max_error_rate,
+                          iou=self.iou, target_precision=self.target_precision,
+                          candidates_floor=self.candidates_floor, min_photos=self.min_photos,
+                          min_duration_s=self.min_duration_s, latency_precision=self.latency_precision,
+                          max_repeats=self.max_repeats)
 
 
 @dataclass(frozen=True)
@@ -75,7 +94,7 @@ class Plan:
 
     rows: list[PlannedRow]
     skipped: dict[str, str]
-    notes: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
 
 
 class Observer(Protocol):
@@ -137,7 +156,7 @@ def plan_run(config: RunConfig) -> Plan:
     if not rows:
         detail = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no backends are registered"
         raise BackendUnavailable(f"no backend can run here ({detail})")
-    return Plan(rows, skipped, tuple(check_unselected_options(config.backend_options, {r.backend for r in rows})))
+    return Plan(rows, skipped, check_unselected_options(config.backend_options, {r.backend for r in rows}))
 
 
 def default_out(reports_dir: Path) -> Path:
@@ -238,12 +257,12 @@ class Runner:
         row = planned.row
         backend = planned.cls(planned.options, row)
         result = RowResult(row=row, backend=planned.backend, status=RUNNING, options=backend.public_options(),
-                           truth=self.truth)
+                           truth=self.truth, iou=self.config.iou, target_precision=self.config.target_precision)
         self.run = self.run.with_row(result)
         self.observer.row_started(row, len(self.dataset.photos))
         records: list[PhotoRecord] = []
         repeats: list[RepeatRecord] = []
-        measured: dict[str, Any] = {}
+        cold_facts: dict[str, Any] = {}
         status, error = RUNNING, None
         try:
             start = time.perf_counter_ns()
@@ -266,19 +285,22 @@ class Runner:
                 size = backend.batch_size
                 for call in range(self.config.warmup):
                     self._call(backend, [warm[(call * size + k) % len(warm)] for k in range(size)])
-            measured = dict(cold_start=ColdStartFigures.of(cold, first_ms), download_bytes=int(cold.download_bytes),
+            cold_facts = dict(cold_start=ColdStartFigures.of(cold, first_ms), download_bytes=int(cold.download_bytes),
                             library_bytes=int(cold.library_bytes), open_wall_ms=round(open_wall, 3), cold_start_details=dict(cold.details),
-                            warmup=self.config.warmup, repeats=self.config.repeats)
-            for repeat in range(self.config.repeats):
+                            warmup=self.config.warmup)
+            passes, measuring = 0, time.perf_counter_ns()
+            while passes == 0 or self._another_pass(row, passes, measuring, records, repeats):
                 for record in self._measured_pass(backend, row):
-                    if repeat == 0:
+                    if passes == 0:
                         self.writer.prediction(record)
                         records.append(record)
                         self.observer.photo_done(row, record)
                     else:
-                        extra = RepeatRecord.of(record, repeat)
+                        extra = RepeatRecord.of(record, passes)
                         self.writer.repeat(extra)
                         repeats.append(extra)
+                passes += 1
+            cold_facts["repeats"] = passes
             status, error = self._judged(records)
         except KeyboardInterrupt:
             status = INTERRUPTED
@@ -290,10 +312,33 @@ class Runner:
                 describe = {"error": _one_line(exc)}
             backend.close()
             result = replace(result, status=status, error=error, describe=describe, records=tuple(records),
-                             repeat_records=tuple(repeats), **measured)
+                             repeat_records=tuple(repeats), **cold_facts)
             self.run = self.run.with_row(result)
             if status != RUNNING:
                 self.observer.row_finished(row, result)
+
+    def _another_pass(self, row: str, passes: int, since_ns: int, records: list[PhotoRecord],
+                      repeats: list[RepeatRecord]) -> bool:
+        """Whether the run-length rules (MLPerf LoadGen's minimum query count and duration, and an
+        optional precision of p90) ask for one more measured pass."""
+        config = self.config
+        if passes < config.repeats:
+            return True
+        samples = measured([*records, *repeats])
+        if passes >= max(config.max_repeats, config.repeats) or not measured(records):
+            return False
+        wanted = []
+        if len(samples) < config.min_photos:
+            wanted.append(f"{len(samples)} of --min-photos {config.min_photos} latency samples")
+        if ms_since(since_ns) / 1000 < config.min_duration_s:
+            wanted.append(f"under --min-duration-s {config.min_duration_s:g}")
+        if config.latency_precision is not None:
+            stats = LatencyStats.of(samples)
+            if stats is None or stats.relative_halfwidth("p90") > config.latency_precision:
+                wanted.append(f"p90 interval wider than +-{config.latency_precision:.0%}")
+        if wanted and passes + 1 >= max(config.max_repeats, config.repeats):
+            self.observer.note(f"{row}: pass {passes + 1} is the last (--max-repeats): " + "; ".join(wanted))
+        return bool(wanted)
 
     def _judged(self, records: list[PhotoRecord]) -> tuple[str, str | None]:
         """A measured row is complete unless its photos failed more often than ``max_error_rate``."""
@@ -325,7 +370,7 @@ class Runner:
                 else:
                     result, photo_wall = by_image[photo.image], wall
                     failures = failures + 1 if result.error else 0
-                yield PhotoRecord.of(row, photo.image, result, photo_wall)
+                yield PhotoRecord.of(row, photo.image, result, photo_wall, self.config.candidates_floor)
 
 
 def run_benchmark(config: RunConfig, observer: Observer | None = None, dataset: Dataset | None = None) -> Run:

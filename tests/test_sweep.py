@@ -58,7 +58,8 @@ def test_float32_is_kept_when_every_quantized_variant_loses_too_much():
 
 def test_the_bound_and_the_metric_are_options():
     run = run_of(row("none", 3000, 0.90, sequence=0.80), row("uint8", 1500, 0.88, sequence=0.795))
-    assert decide(run, max_accuracy_drop=2.5).recommended.quantization == "uint8"
+    assert decide(run, max_accuracy_drop=2.5, min_relative_accuracy=None).recommended.quantization == "uint8"
+    assert "below 99%" in decide(run, max_accuracy_drop=2.5).verdicts["tfjs-wasm-uint8"]
     assert decide(run, metric="sequence_accuracy").recommended.quantization == "uint8"
     with pytest.raises(UsageError, match="accuracy-metric"):
         decide(run, metric="recall")
@@ -120,3 +121,23 @@ def test_cold_starts_too_close_to_call_are_decided_by_the_download():
     assert decision.recommended.quantization == "uint8"
     assert "too close to call" in decision.reason and "none, float16, uint8 (441.0 ms to 452.0 ms" in decision.reason
     assert "weights 0.8 KB instead of 2.8 KB" in decision.reason
+
+
+def test_mlperf_rule_is_the_default_and_is_judged_on_the_lower_bound_of_the_interval():
+    run = run_of(row("none", 3000, 0.900), row("float16", 2000, 0.899), row("uint8", 1500, 0.898))
+    point = decide(run)
+    assert point.recommended.quantization == "uint8" and point.judged_on == "point estimate"
+    bounded = decide(run, lower_bounds={"tfjs-wasm-float16": -0.005, "tfjs-wasm-uint8": -0.02})
+    assert bounded.recommended.quantization == "float16"
+    assert "keeps 97.78% of float32's digit F1 at the lower bound of its 95% interval, below 99%" in \
+        bounded.verdicts["tfjs-wasm-uint8"]
+    assert "MLPerf" in bounded.rule and "lower bound" in bounded.rule
+    decision = bounded.to_json()
+    assert decision["recommended"] == "tfjs-wasm-float16" and decision["quantized_passed"] == ["tfjs-wasm-float16"]
+    assert [v["verdict"].split(":")[0] for v in decision["variants"]] == ["reference", "recommended", "rejected"]
+
+
+def test_no_quantized_variant_passing_is_visible_in_the_decision():
+    run = run_of(row("none", 3000, 0.90), row("uint8", 1500, 0.80))
+    decision = decide(run)
+    assert decision.recommended.quantization == "none" and decision.quantized_passed == []

@@ -47,7 +47,8 @@ def handle_nightly(args: argparse.Namespace) -> int:
     console.print(markup_safe(f"history #{result.history_id} ({'accepted' if result.accepted else 'not accepted'}); "
                               f"report: {result.report_dir / 'index.html'}"), highlight=False)
     if not result.run.complete:
-        console.print(f"[red]the run is '{result.status}':[/red] not accepted as a baseline", highlight=False)
+        console.print(f"[red]the run is '{markup_safe(result.status)}':[/red] not accepted as a baseline",
+                      highlight=False)
         return EXIT_FAILED
     regressed = result.comparison is not None and bool(result.comparison.regressions)
     return EXIT_FAILED if args.fail_on_regression and (regressed or result.refused) else EXIT_OK

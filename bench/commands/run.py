@@ -9,9 +9,10 @@ from typing import Any
 from bench.commands.backend_flags import BackendFlags, add_backend_flags
 from bench.commands.history import add_store_argument
 from bench.errors import RunInterrupted, UsageError
+from bench.metrics import IOU_THRESHOLD
 from bench.photos import MAX_MEGAPIXELS
-from bench.results.run import FAILED, PhotoRecord, RowResult, Run
-from bench.runner import DEFAULT_MAX_ERROR_RATE
+from bench.results.run import DEFAULT_TARGET_PRECISION, FAILED, PhotoRecord, RowResult, Run
+from bench.runner import DEFAULT_CANDIDATES_FLOOR, DEFAULT_MAX_ERROR_RATE, DEFAULT_MAX_REPEATS
 from bench.validation import markup_safe, number_argument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -44,6 +45,27 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> BackendFlags:
                         default=DEFAULT_MAX_ERROR_RATE,
                         help="a row whose photos fail more often than this share fails, and so does the run "
                              f"(exit 1; default {DEFAULT_MAX_ERROR_RATE:g}; 0 = any failed photo)")
+    length = parser.add_argument_group("run length (MLPerf LoadGen's rules: passes repeat until every one is met)")
+    length.add_argument("--min-photos", type=number_argument(int, at_least=0), default=0,
+                        help="at least this many measured latency samples per row (default 0)")
+    length.add_argument("--min-duration-s", type=number_argument(float, at_least=0), default=0.0,
+                        help="measure each row for at least this long (default 0)")
+    length.add_argument("--latency-precision", type=number_argument(float, more_than=0, at_most=1),
+                        help="add passes until p90's 95%% interval is within +-this share of p90 (e.g. 0.05)")
+    length.add_argument("--max-repeats", type=number_argument(int, at_least=1, at_most=MAX_REPEATS),
+                        default=DEFAULT_MAX_REPEATS,
+                        help=f"the most measured passes these rules may add up to (default {DEFAULT_MAX_REPEATS})")
+    accuracy = parser.add_argument_group("accuracy analysis")
+    accuracy.add_argument("--iou", type=number_argument(float, more_than=0, at_most=1), default=IOU_THRESHOLD,
+                          help=f"a predicted digit matches a true one at this IoU or more (default {IOU_THRESHOLD:g})")
+    accuracy.add_argument("--candidates-floor", type=number_argument(float, at_least=0, at_most=1),
+                          default=DEFAULT_CANDIDATES_FLOOR,
+                          help="keep every detection scoring at least this as a candidate, so any threshold, curve "
+                               f"or AP can be rebuilt from the run folder (default {DEFAULT_CANDIDATES_FLOOR:g})")
+    accuracy.add_argument("--target-precision", type=number_argument(float, more_than=0, at_most=1),
+                          default=DEFAULT_TARGET_PRECISION,
+                          help="report the threshold at which digit precision reaches this "
+                               f"(default {DEFAULT_TARGET_PRECISION:g})")
     return add_backend_flags(parser)
 
 
@@ -59,7 +81,10 @@ def config_from_args(args: argparse.Namespace, flags: BackendFlags, out: Path | 
                              "or leave the option out for the default backends")
     return RunConfig(backends=backends, dataset=args.dataset, limit=args.limit, out=out,
                      warmup=args.warmup, repeats=args.repeats, backend_options=flags.values(args),
-                     max_megapixels=args.max_megapixels, label=args.label, max_error_rate=args.max_error_rate)
+                     max_megapixels=args.max_megapixels, label=args.label, max_error_rate=args.max_error_rate,
+                     iou=args.iou, target_precision=args.target_precision, candidates_floor=args.candidates_floor,
+                     min_photos=args.min_photos, min_duration_s=args.min_duration_s,
+                     latency_precision=args.latency_precision, max_repeats=args.max_repeats)
 
 
 class RichObserver:
@@ -94,8 +119,7 @@ class RichObserver:
 
     def row_finished(self, row: str, result: RowResult) -> None:
         if result.status == FAILED:
-            self.console.print(f"[red]{markup_safe(row)} failed:[/red] {markup_safe(result.error)}",
-                               highlight=False)
+            self.console.print(f"[red]{markup_safe(row)} failed:[/red] {markup_safe(result.error)}", highlight=False)
 
     def note(self, message: str) -> None:
         self.console.print(f"[yellow]note:[/yellow] {markup_safe(message)}", highlight=False)
@@ -137,8 +161,7 @@ def record(run: Run, store: str | None, console) -> None:
     """Record the run in the history and say where."""
     from bench.history import record_run, resolve_store_path
 
-    history_id = record_run(run, store)
-    console.print(markup_safe(f"history: #{history_id} ({run.status}) in {resolve_store_path(store)}"),
+    console.print(f"history: #{record_run(run, store)} ({run.status}) in {resolve_store_path(store)}",
                   highlight=False)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from bench.backend import Backend, SweepAxis
 from bench.commands.history import add_store_argument
 from bench.errors import RunInterrupted, UsageError
 from bench.registry import lookup, registered
+from bench.sweep import MLPERF_RELATIVE_ACCURACY
 from bench.validation import markup_safe, number_argument
 
 AXIS = "quantization"
@@ -45,9 +47,9 @@ def handle_sweep(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from bench.commands.run import EXIT_INTERRUPTED, RichObserver, config_from_args, exit_code, record
+    from bench.commands.run import EXIT_FAILED, EXIT_INTERRUPTED, RichObserver, config_from_args, exit_code, record
     from bench.runner import default_out, run_benchmark
-    from bench.sweep import decide, f1_intervals, sweep_table, variants_from_run, write_sweep_report
+    from bench.sweep import accuracy_intervals, decide, sweep_table, variants_from_run, write_sweep_report
 
     config = config_from_args(args, args.backend_flags, Path(args.out) if args.out else None)
     if config.backends is not None and len(config.backends) != 1:
@@ -56,7 +58,7 @@ def handle_sweep(args: argparse.Namespace) -> int:
     options = {**config.backend_options, name: {AXIS: ",".join(axis.values), **config.backend_options.get(name, {})}}
     config = replace(config, backends=(name,), backend_options=options,
                      out=config.out or default_out(config.reports_dir))
-    console = Console()
+    console = Console(stderr=args.json)
     try:
         with RichObserver(console) as observer:
             run = run_benchmark(config, observer)
@@ -66,10 +68,17 @@ def handle_sweep(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     if not args.no_store:
         record(run, args.store, console)
-    decision = decide(variants_from_run(run, axis), args.max_accuracy_drop, args.accuracy_metric,
-                      args.min_relative_accuracy)
-    intervals = f1_intervals(run, decision)
+    variants = variants_from_run(run, axis)
+    intervals = accuracy_intervals(run, variants, args.accuracy_metric)
+    relative = None if args.min_relative_accuracy == 0 else args.min_relative_accuracy
+    decision = decide(variants, args.max_accuracy_drop, args.accuracy_metric, relative,
+                      {row: low for row, (low, _) in intervals.items()})
     write_sweep_report(run.folder, decision, run, intervals)
+    none_passed = args.fail_if_none_passes and not decision.quantized_passed
+    if args.json:
+        print(json.dumps({"run": str(run.folder), "status": run.status, "decision": decision.to_json(),
+                          "intervals": {row: list(bounds) for row, bounds in intervals.items()}}, indent=2))
+        return EXIT_FAILED if none_passed else exit_code(run)
     rows = sweep_table(decision, intervals)
     table = Table(title=markup_safe(f"quantization sweep - {run.dataset.name} ({run.dataset.photos} photos)"))
     for title in rows[0]:
@@ -81,8 +90,12 @@ def handle_sweep(args: argparse.Namespace) -> int:
     for row in rows[1:]:
         if ":" in row[-1]:
             console.print(markup_safe(f"{row[0]}: {row[-1]}"), highlight=False)
+    console.print(markup_safe(f"rule: {decision.rule}"), highlight=False)
     console.print(f"[bold]recommendation:[/bold] {markup_safe(decision.reason)}", highlight=False)
     console.print(markup_safe(f"results: {run.folder}/ (sweep.md, sweep.png, run.json)"))
+    if none_passed:
+        console.print("[red]no quantized variant passed[/red] (--fail-if-none-passes)", highlight=False)
+        return EXIT_FAILED
     return exit_code(run)
 
 
@@ -99,9 +112,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     flags = add_run_arguments(parser)
     parser.add_argument("--max-accuracy-drop", type=number_argument(float, at_least=0, at_most=100), default=0.5,
                         help="largest accepted drop against float32, in points, 0 to 100 (default 0.5)")
-    parser.add_argument("--min-relative-accuracy", type=number_argument(float, more_than=0, at_most=1),
-                        help="also require this share of float32's accuracy, more than 0 and at most 1 "
-                             "(MLPerf closed division: 0.99)")
+    parser.add_argument("--min-relative-accuracy", type=number_argument(float, at_least=0, at_most=1),
+                        default=MLPERF_RELATIVE_ACCURACY,
+                        help="also require this share of float32's accuracy at the lower bound of the paired "
+                             "bootstrap 95%% interval (default 0.99: MLPerf's closed-division rule; 0 turns it off)")
+    parser.add_argument("--fail-if-none-passes", action="store_true",
+                        help="exit 1 when no quantized variant passes the gates")
+    parser.add_argument("--json", action="store_true", help="print the decision as JSON on stdout")
     parser.add_argument("--accuracy-metric", default="digit_f1", choices=("digit_f1", "sequence_accuracy"),
                         help="the accuracy the bound applies to (default digit_f1)")
     parser.add_argument("--out", help="output folder (default reports/<timestamp>-<id>)")

@@ -18,11 +18,21 @@ class RunOptions:
     max_megapixels: float = 50.0
     label: str | None = None
     max_error_rate: float = 0.5
+    iou: float = 0.5
+    target_precision: float = 0.95
+    candidates_floor: float = 0.05
+    min_photos: int = 0
+    min_duration_s: float = 0.0
+    latency_precision: float | None = None
+    max_repeats: int = 20
 
     def to_json(self) -> dict[str, Any]:
         return {"backends": list(self.backends) if self.backends else None, "dataset": self.dataset,
                 "limit": self.limit, "warmup": self.warmup, "repeats": self.repeats,
-                "max_megapixels": self.max_megapixels, "label": self.label, "max_error_rate": self.max_error_rate}
+                "max_megapixels": self.max_megapixels, "label": self.label, "max_error_rate": self.max_error_rate,
+                "iou": self.iou, "target_precision": self.target_precision, "candidates_floor": self.candidates_floor,
+                "min_photos": self.min_photos, "min_duration_s": self.min_duration_s,
+                "latency_precision": self.latency_precision, "max_repeats": self.max_repeats}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> RunOptions:
@@ -30,7 +40,11 @@ class RunOptions:
         return cls(backends=tuple(backends) if backends else None, dataset=raw.get("dataset"),
                    limit=raw.get("limit"), warmup=int(raw.get("warmup", 3)), repeats=int(raw.get("repeats", 1)),
                    max_megapixels=float(raw.get("max_megapixels", 50.0)), label=raw.get("label"),
-                   max_error_rate=float(raw.get("max_error_rate", 1.0)))
+                   max_error_rate=float(raw.get("max_error_rate", 1.0)), iou=float(raw.get("iou", 0.5)),
+                   target_precision=float(raw.get("target_precision", 0.95)),
+                   candidates_floor=float(raw.get("candidates_floor", 0.05)), min_photos=int(raw.get("min_photos", 0)),
+                   min_duration_s=float(raw.get("min_duration_s", 0.0)),
+                   latency_precision=raw.get("latency_precision"), max_repeats=int(raw.get("max_repeats", 20)))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from bench.metrics import Accuracy, PhotoScore, aggregate, score_photo
+from bench.agreement import Agreement, Readings, agreement_table
+from bench.confidence import CurvePoint, at_precision, best_threshold, coverage, curve
+from bench.detection import PhotoDetections, detection_figures, detections_of
+from bench.metrics import IOU_THRESHOLD, Accuracy, PhotoScore, aggregate, read_number, score_photo
 from bench.results.metadata import DatasetInfo, Environment, RunOptions
 from bench.results.records import ColdStart, Digit, Recognition, TrueDigit
 from bench.stats import LatencyStats
@@ -84,12 +87,16 @@ class PhotoRecord:
         return None if self.failed else self.latency_ms
 
     @classmethod
-    def of(cls, row: str, image: str, result: Recognition, wall_ms: float | None) -> PhotoRecord:
-        """The record of a backend's result; the wall time stands in for a missing latency."""
+    def of(cls, row: str, image: str, result: Recognition, wall_ms: float | None,
+           candidates_floor: float = 0.0) -> PhotoRecord:
+        """The record of a backend's result; the wall time stands in for a missing latency, and only the
+        candidates scoring at least ``candidates_floor`` are kept."""
         latency, source = _rounded(result.latency_ms), None
         if latency is None and result.error is None and wall_ms is not None:
             latency, source = _rounded(wall_ms), "wall"
-        candidates = None if result.candidates is None or result.error is not None else tuple(result.candidates)
+        candidates = None
+        if result.candidates is not None and result.error is None:
+            candidates = tuple(c for c in result.candidates if c.score >= candidates_floor)
         return cls(row=row, image=image, text=result.text,
                    digits=tuple(result.digits) if result.error is None else (),
                    latency_ms=latency, wall_ms=_rounded(wall_ms), error=result.error, latency_source=source,
@@ -197,6 +204,38 @@ class ColdStartFigures:
         return cls(*parts, first, float(total) if total is not None else sum(parts) + (first or 0.0))
 
 
+DEFAULT_TARGET_PRECISION = 0.95
+
+
+@dataclass(frozen=True)
+class Confidence:
+    """What the row's scores are worth (:mod:`bench.confidence`): its best threshold for whole numbers,
+    the threshold reaching the target precision, and coverage at 98% whole-number accuracy."""
+
+    best: CurvePoint | None
+    target: float
+    at_target: CurvePoint | None
+    coverage_98: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"best_threshold": self.best.to_json() if self.best else None,
+                "target_precision": {"target": self.target, **(self.at_target.to_json() if self.at_target else
+                                                                {"threshold": None})},
+                "coverage_98": dict(self.coverage_98)}
+
+
+@dataclass(frozen=True)
+class RowAnalysis:
+    """A row's detection metrics (:mod:`bench.detection`) and what its scores are worth
+    (:mod:`bench.confidence`), derived from its records and candidates."""
+
+    detection: Mapping[str, Any]
+    confidence: Confidence
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.detection, **self.confidence.to_json()}
+
+
 @dataclass(frozen=True)
 class RowFigures:
     """A row's figures, derived from its records: accuracy and latency statistics."""
@@ -211,9 +250,10 @@ class RowFigures:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """Stability warnings with their remedy (large spread, few samples)."""
-        warning = self.latency.stability_warning() if self.latency else None
-        return (warning,) if warning else ()
+        """Stability warnings with their remedy (large spread, few samples, a thin p99)."""
+        if not self.latency:
+            return ()
+        return tuple(w for w in (self.latency.stability_warning(), self.latency.p99_note()) if w)
 
     def to_json(self) -> dict[str, Any]:
         accuracy = self.accuracy
@@ -227,9 +267,9 @@ class RowFigures:
                 "warnings": list(self.warnings)}
 
 
-def score_record(record: PhotoRecord, truth: TruthRecord) -> PhotoScore:
+def score_record(record: PhotoRecord, truth: TruthRecord, iou: float = IOU_THRESHOLD) -> PhotoScore:
     """How one prediction line compares with its truth line."""
-    return score_photo(record.digits, truth.digits, truth.label, failed=record.failed)
+    return score_photo(record.digits, truth.digits, truth.label, failed=record.failed, iou_threshold=iou)
 
 
 @dataclass(frozen=True)
@@ -255,11 +295,30 @@ class RowResult:
     records: tuple[PhotoRecord, ...] = ()
     repeat_records: tuple[RepeatRecord, ...] = ()
     truth: Mapping[str, TruthRecord] = field(default_factory=dict, repr=False, compare=False)
+    iou: float = field(default=IOU_THRESHOLD, compare=False)
+    target_precision: float = field(default=DEFAULT_TARGET_PRECISION, compare=False)
 
     @cached_property
     def scores(self) -> dict[str, PhotoScore]:
         """Per image, the :class:`bench.metrics.PhotoScore` of the row's prediction (scored once)."""
-        return {r.image: score_record(r, self.truth[r.image]) for r in self.records if r.image in self.truth}
+        return {r.image: score_record(r, self.truth[r.image], self.iou) for r in self.records if r.image in self.truth}
+
+    @cached_property
+    def detections(self) -> list[PhotoDetections]:
+        """Per photo with a truth, what detection metrics need: truth, digits, candidates."""
+        return [detections_of(r.image, self.truth[r.image].label, self.truth[r.image].digits, r.digits,
+                              r.candidates, r.failed) for r in self.records if r.image in self.truth]
+
+    @cached_property
+    def curve(self) -> list[CurvePoint]:
+        """The precision/recall curve rebuilt from the candidates (:mod:`bench.confidence`)."""
+        return curve(self.detections, self.iou)
+
+    @property
+    def readings(self) -> Readings:
+        """What the row read on each photo, and whether it was right."""
+        return Readings({r.image: None if r.failed else read_number(r.digits) for r in self.records},
+                        {image: score.sequence_correct for image, score in self.scores.items()})
 
     @cached_property
     def figures(self) -> RowFigures | None:
@@ -273,6 +332,15 @@ class RowResult:
                           accuracy=aggregate(self.scores.values()), latency=LatencyStats.of(self.latencies()),
                           wall=LatencyStats.of(walls), replayed=any(r.replayed for r in self.records),
                           end_to_end=LatencyStats.of(ends))
+
+    @cached_property
+    def analysis(self) -> RowAnalysis | None:
+        """AP, per-class, confusion, size buckets, the best thresholds and coverage; ``None`` without records."""
+        if not self.records:
+            return None
+        confidence = Confidence(best_threshold(self.curve), self.target_precision,
+                                at_precision(self.curve, self.target_precision), coverage(self.detections).to_json())
+        return RowAnalysis(detection_figures(self.detections, self.iou), confidence)
 
     @property
     def cold_start_total(self) -> float | None:
@@ -326,11 +394,14 @@ class RowResult:
             out["describe"] = dict(self.describe)
         if self.figures is not None:
             out.update(self.figures.to_json())
+        if self.analysis is not None:
+            out.update(self.analysis.to_json())
         return out
 
     @classmethod
     def from_json(cls, row: str, raw: Mapping[str, Any], records: Iterable[PhotoRecord],
-                  repeats: Iterable[RepeatRecord], truth: Mapping[str, TruthRecord]) -> RowResult:
+                  repeats: Iterable[RepeatRecord], truth: Mapping[str, TruthRecord],
+                  options: RunOptions | None = None) -> RowResult:
         """A row from its ``run.json`` entry and its raw records; figures are recomputed, not read."""
         cold = raw.get("cold_start_ms")
         return cls(row=row, backend=str(raw.get("backend") or row), status=str(raw.get("status")),
@@ -340,7 +411,8 @@ class RowResult:
                    open_wall_ms=raw.get("open_wall_ms"),
                    cold_start_details=dict(raw.get("cold_start_details") or {}), warmup=raw.get("warmup"),
                    repeats=raw.get("repeats"), describe=dict(raw.get("describe") or {}),
-                   records=tuple(records), repeat_records=tuple(repeats), truth=truth)
+                   records=tuple(records), repeat_records=tuple(repeats), truth=truth,
+                   iou=(options or RunOptions()).iou, target_precision=(options or RunOptions()).target_precision)
 
 
 def measured(records: Iterable[PhotoRecord | RepeatRecord]) -> list[float]:
@@ -397,6 +469,11 @@ class Run:
         """This run as the history store knows it."""
         return replace(self, history_id=history_id)
 
+    @cached_property
+    def agreement(self) -> dict[str, dict[str, Agreement]]:
+        """``{A: {B: Agreement}}`` between every two rows with records (:mod:`bench.agreement`)."""
+        return agreement_table({name: row.readings for name, row in self.rows.items() if row.records})
+
     def records(self) -> list[PhotoRecord]:
         """Every prediction line of the run, row after row."""
         return [record for row in self.rows.values() for record in row.records]
@@ -410,7 +487,9 @@ class Run:
         return {"schema_version": self.schema_version, "run_id": self.run_id, "status": self.status,
                 "started": self.started, "finished": self.finished, "options": self.options.to_json(),
                 "dataset": self.dataset.to_json(), "environment": self.environment.to_json(),
-                "skipped": dict(self.skipped), "backends": {name: row.to_json() for name, row in self.rows.items()}}
+                "skipped": dict(self.skipped), "backends": {name: row.to_json() for name, row in self.rows.items()},
+                **({"agreement": {a: {b: pair.to_json() for b, pair in others.items()}
+                                  for a, others in self.agreement.items()}} if len(self.agreement) > 1 else {})}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any], records: Iterable[PhotoRecord], repeats: Iterable[RepeatRecord],
@@ -424,12 +503,12 @@ class Run:
         repeats_per_row: dict[str, list[RepeatRecord]] = {}
         for record in repeats:
             repeats_per_row.setdefault(record.row, []).append(record)
+        options = RunOptions.from_json(raw.get("options") or {})
         rows = {name: RowResult.from_json(name, entry, per_row.get(name, ()), repeats_per_row.get(name, ()),
-                                          by_image)
+                                          by_image, options)
                 for name, entry in (raw.get("backends") or {}).items()}
         return cls(run_id=str(raw.get("run_id")), status=str(raw.get("status", "unknown")),
-                   started=raw.get("started"), finished=raw.get("finished"),
-                   options=RunOptions.from_json(raw.get("options") or {}),
+                   started=raw.get("started"), finished=raw.get("finished"), options=options,
                    dataset=DatasetInfo.from_json(raw.get("dataset") or {}),
                    environment=Environment.from_json(raw.get("environment") or {}),
                    skipped=dict(raw.get("skipped") or {}), rows=rows, truth=by_image,
