@@ -58,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("SE_OFFLINE", "true")
     os.environ.setdefault("NO_GCE_CHECK", "true")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    signal.signal(signal.SIGTERM, _terminate)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
