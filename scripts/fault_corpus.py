@@ -219,7 +219,8 @@ def cases() -> list[Case]:
         Case("tesseract: 20000 x 1 photo within 1.5 GB", "fault",
              lambda b: run_argv(jsonl_dataset(b, [{"image": "images/thin.png", "label": "", "width": 20000, "height": 1,
                                                    "boxes": []}], {"images/thin.png": png(20000, 1)}, good=False),
-                                "--max-error-rate", "1", backend="tesseract"), (0,), "complete", memory_limit_mb=1500),
+                                "--max-error-rate", "1", backend="tesseract"), (0,), "complete", memory_limit_mb=1500,
+             check=_no_memory_error),
         Case("tesseract: a Tesseract error is not called a timeout", "fault",
              lambda b: run_argv(jsonl_dataset(b, []), "--tesseract-oem", "0", "--max-error-rate", "1", backend="tesseract"),
              (0,), "complete", check=_tesseract_error_is_named),
@@ -313,6 +314,11 @@ def _huge_png_header() -> bytes:
     ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + ihdr
     return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+def _no_memory_error(folder: Path, run: dict) -> str | None:
+    errors = [r["error"] for r in _jsonl(folder / "predictions.jsonl")[0] if "Memory" in str(r.get("error"))]
+    return f"ran out of memory: {errors[0]}" if errors else None
 
 
 def _tesseract_error_is_named(folder: Path, run: dict) -> str | None:
