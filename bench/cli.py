@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from bench.errors import BenchError
+from bench.validation import printable
 
 COMMAND_MODULES = (
     "bench.commands.run",
@@ -31,8 +32,6 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line naming the option (and where to read more)."""
 
     def error(self, message: str):
-        from bench.validation import printable
-
         self.exit(2, f"{self.prog}: error: {printable(message)} (see `{self.prog} --help`)\n")
 
 
@@ -69,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except BenchError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
+        print(f"bench: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
