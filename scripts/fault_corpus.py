@@ -435,6 +435,7 @@ def run_case(case: Case, base: Path) -> Outcome:
     env.pop("DIGITBENCH_STORE", None)
 
     def limits() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         if case.memory_limit_mb:
             size = case.memory_limit_mb * 2**20
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
