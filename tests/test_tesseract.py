@@ -97,14 +97,16 @@ def test_hocr_parsing_keeps_text_drops_non_digits_and_applies_threshold():
 
 
 def _peak_rss_mb_of_preprocess(width: int, height: int) -> float:
-    """Peak resident memory of a fresh process that preprocesses one ``width`` x ``height`` photo."""
+    """Peak resident memory of a fresh process that preprocesses one ``width`` x ``height`` photo (its own
+    VmHWM: getrusage's maximum would include the parent's size before exec)."""
     import subprocess
     import sys
 
-    code = ("import resource, numpy as np\n"
+    code = ("import re, numpy as np\n"
             "from backends.tesseract import TesseractOptions, preprocess\n"
             f"image, scale = preprocess(np.full(({height}, {width}, 3), 128, np.uint8), TesseractOptions())\n"
-            "print('peak', image.size, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+            "peak = int(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1))\n"
+            "print('peak', image.size, peak / 1024)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     _, pixels, peak = [line for line in done.stdout.splitlines() if line.startswith("peak ")][-1].split()
