@@ -21,6 +21,7 @@ MAX_NAME = 1024
 MAX_DIGITS = 100
 """The most boxes one photo may hold."""
 MAX_ENTRIES = 10_000_000
+"""The most photos one file may list (SVHN extra has 202,353)."""
 
 
 def _dataset(f, ref, what: str, max_size: int):
