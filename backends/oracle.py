@@ -95,7 +95,7 @@ class OracleBackend(Backend):
             box = true.box
             digits.append(Digit(label, 1.0, box.left, box.top, box.width, box.height))
         text = "".join(str(d.label) for d in digits)
-        return Recognition(digits, text, ms_since(start))
+        return Recognition(digits, text, ms_since(start), candidates=list(digits))
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         fault = self.options.fault

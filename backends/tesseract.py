@@ -177,8 +177,9 @@ class TesseractBackend(Backend):
         except (subprocess.SubprocessError, OSError) as exc:
             return Recognition.failed(f"tesseract failed: {first_line(exc, repr(exc))}")
         latency = ms_since(start)
-        digits, text = parse_hocr(hocr, scale, self.options.min_score)
-        return Recognition(digits, text, latency)
+        candidates, text = parse_hocr(hocr, scale, 0.0)
+        digits = [d for d in candidates if d.score >= self.options.min_score]
+        return Recognition(digits, text, latency, candidates=candidates)
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         return [self._one(p) for p in photos]

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng chromium chromium-driver fonts-dejavu-core fonts-liberation)
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
+command -v java >/dev/null 2>&1 || APT_PACKAGES+=(openjdk-17-jre-headless)
 command -v python3 >/dev/null 2>&1 || APT_PACKAGES+=(python3 python3-venv)
 STAMPS=.setup-stamps
 mkdir -p "$STAMPS"
@@ -36,12 +37,14 @@ if [ "$(cat "$STAMPS/venv" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$STAMPS/venv"
 fi
 
-WEB=backends/tfjs/web
-if [ -f "$WEB/package-lock.json" ]; then
+# npm folders: the TF.js page's bundles, and Selenium Grid's server jar (run with Java 17)
+for WEB in backends/tfjs/web scripts/grid; do
+    [ -f "$WEB/package-lock.json" ] || continue
+    stamp="$STAMPS/npm-$(echo "$WEB" | tr / -)"
     want=$(sha256sum "$WEB/package-lock.json" | cut -d' ' -f1)
-    if [ ! -d "$WEB/node_modules" ] || [ "$(cat "$STAMPS/npm" 2>/dev/null)" != "$want" ]; then
-        echo "setup: installing npm packages for the tfjs page"
+    if [ ! -d "$WEB/node_modules" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "setup: installing npm packages in $WEB"
         (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-        echo "$want" > "$STAMPS/npm"
+        echo "$want" > "$stamp"
     fi
-fi
+done

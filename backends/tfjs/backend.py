@@ -65,6 +65,14 @@ class TfjsBackend(Backend):
         return source_problem(model_source(options), options.model is None, options.quantization)
 
     @classmethod
+    def runs_on_this_machine(cls, options: TfjsOptions) -> bool:
+        from urllib.parse import urlsplit
+
+        if options.webdriver_url is None:
+            return True
+        return urlsplit(options.webdriver_url).hostname in ("localhost", "127.0.0.1", "::1")
+
+    @classmethod
     def rows(cls, options: TfjsOptions) -> list[tuple[str, Any]]:
         emulation(options)
         return [(single.row_name(), single) for single in options.single_rows()]
@@ -89,7 +97,8 @@ class TfjsBackend(Backend):
         chromium = self.options.chromium
         if chromium is None and self.options.webdriver_url is None:
             chromium = LOCAL_CHROMIUM
-        spec = BrowserSpec(chromium, self.options.chromedriver, self.options.webdriver_url, self.options.serve_host)
+        spec = BrowserSpec(chromium, self.options.chromedriver, self.options.webdriver_url, self.options.serve_host,
+                           tuple(self.options.capability_map().items()))
         return PageConfig(self.tfjs_backend, self.emulation, self.options.cache == "warm", self.options.indexeddb,
                           self.model.sha256, spec, self.options.batch_timeout_s, self._load_timeout_s())
 
@@ -142,6 +151,9 @@ class TfjsBackend(Backend):
                     self.session.close()
                     self.session = None
         return f"browser not restarted again after {self.restarts} restarts (--tfjs-max-restarts); last: {reason}"
+
+    def healthy(self) -> bool:
+        return self.session is not None
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         def failed(message: str) -> list[Recognition]:

@@ -22,7 +22,7 @@ from backends.vision.endpoint import Endpoint
 from backends.vision.options import VisionOptions
 from backends.vision.parse import read_response
 from backends.vision.recording import Recorded, Recordings, response_key
-from backends.vision.usage import Usage
+from backends.vision.usage import Pacer, Usage
 from bench.backend import Backend
 from bench.clock import ms_since
 from bench.errors import RequestFailed, UsageError
@@ -51,6 +51,7 @@ class VisionBackend(Backend):
         super().__init__(options, row)
         self.batch_size = self.options.batch_size
         self.usage = Usage()
+        self._pacer = Pacer(self.options.max_rpm)
         self._client: Any = None
         self._source: CredentialSource | None = None
         self._fatal: str | None = None
@@ -161,6 +162,7 @@ class VisionBackend(Backend):
             return self._client.batch_annotate_images(requests=requests, timeout=self.options.timeout_s,
                                                       retry=None).responses
 
+        self.usage.paced_ms += 1000 * self._pacer.wait()
         before = self._http_sent() if self._http_sent else None
         try:
             answer = send(call, self.options.retry_policy, self.redact, self._rng)
@@ -185,6 +187,7 @@ class VisionBackend(Backend):
         for loaded, response in zip(photos, responses, strict=True):
             result = self._recognition(loaded, response, share, details)
             self.usage.units += result.error is None
+            self.usage.photos.add(loaded.photo.image)
             if self._recordings is not None:
                 self._record(loaded, response, share, answer.round_trip_ms, len(photos))
             results.append(result)
@@ -238,8 +241,10 @@ class VisionBackend(Backend):
         except metadata.PackageNotFoundError:
             version = None
         price = self.options.price_per_1000
+        measured = self.usage.cost_per_1000_photos(price)
         info: dict[str, Any] = {"feature": self.options.feature_type, "google-cloud-vision": version,
-                                "estimated_cost_usd_per_1000": round(price, 4), "notes": []}
+                                "estimated_cost_usd_per_1000": round(price if measured is None else measured, 4),
+                                "list_price_usd_per_1000": price, "notes": []}
         if self._replay is not None:
             info.update(replayed_from=str(self._replay.folder))
             info["notes"].append(f"replayed from {self._replay.folder}: no requests sent, latency as recorded")
@@ -250,11 +255,21 @@ class VisionBackend(Backend):
                     photos_per_request=self.batch_size, requests=self.usage.requests, retries=self.usage.retries,
                     auth_retries=self.usage.auth_retries,
                     failed_requests=self.usage.failed_requests, units=self.usage.units,
-                    estimated_cost_usd=round(cost, 4))
+                    photos=len(self.usage.photos), estimated_cost_usd=round(cost, 4),
+                    monthly_projection=self.usage.projection(self.options.photos_per_day, price,
+                                                             self.options.free_units),
+                    paced_ms=round(self.usage.paced_ms, 1), max_rpm=self.options.max_rpm or None)
         notes = info["notes"]
         notes.append(f"{self.usage.requests} requests, {self.usage.retries} retries"
                      + (f" ({self.usage.auth_retries} by google-auth after a 401)" if self.usage.auth_retries else ""))
-        notes.append(f"{self.usage.units} units ~ ${cost:.4f} at ${price:.2f}/1000 (list price)")
+        if measured is not None:
+            notes.append(f"{self.usage.units} units for {len(self.usage.photos)} photos (warm-up and passes "
+                         f"included): ${measured:.2f} per 1,000 photos as measured, ${cost:.4f} this run at "
+                         f"${price:.2f}/1000 before the free tier")
+        notes.append(info["monthly_projection"])
+        if self.usage.paced_ms:
+            notes.append(f"paced to {self.options.max_rpm:g} requests/min: waited {self.usage.paced_ms / 1000:.1f} s, "
+                         "not in latency")
         if self.batch_size > 1:
             notes.append(f"{self.batch_size} photos/request, latency = round trip / photos")
         if self._fatal:

@@ -23,6 +23,7 @@ many photos (``--max-error-rate``); a usage error found before any work; interru
 MAX_WARMUP = 100_000
 MAX_REPEATS = 10_000
 MAX_MEGAPIXELS_LIMIT = 1000.0
+MAX_SESSIONS = 64
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> BackendFlags:
@@ -45,6 +46,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> BackendFlags:
                         default=DEFAULT_MAX_ERROR_RATE,
                         help="a row whose photos fail more often than this share fails, and so does the run "
                              f"(exit 1; default {DEFAULT_MAX_ERROR_RATE:g}; 0 = any failed photo)")
+    parser.add_argument("--sessions", type=number_argument(int, at_least=1, at_most=MAX_SESSIONS), default=1,
+                        help="run each row in this many sessions at once (for tfjs: browsers, local or on the "
+                             "grid at --webdriver-url), photos dealt across them, records merged in dataset order "
+                             "(default 1)")
     length = parser.add_argument_group("run length (MLPerf LoadGen's rules: passes repeat until every one is met)")
     length.add_argument("--min-photos", type=number_argument(int, at_least=0), default=0,
                         help="at least this many measured latency samples per row (default 0)")
@@ -84,7 +89,7 @@ def config_from_args(args: argparse.Namespace, flags: BackendFlags, out: Path | 
                      max_megapixels=args.max_megapixels, label=args.label, max_error_rate=args.max_error_rate,
                      iou=args.iou, target_precision=args.target_precision, candidates_floor=args.candidates_floor,
                      min_photos=args.min_photos, min_duration_s=args.min_duration_s,
-                     latency_precision=args.latency_precision, max_repeats=args.max_repeats)
+                     latency_precision=args.latency_precision, max_repeats=args.max_repeats, sessions=args.sessions)
 
 
 class RichObserver:
