@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from bench.errors import BenchError
 from bench.native_log import NativeLog, quiet_environment
+from bench.validation import printable
 
 COMMAND_MODULES = (
     "bench.commands.run",
@@ -33,8 +34,6 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line naming the option (and where to read more)."""
 
     def error(self, message: str):
-        from bench.validation import printable
-
         self.exit(2, f"{self.prog}: error: {printable(message)} (see `{self.prog} --help`)\n")
 
 
@@ -60,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("SE_OFFLINE", "true")
     os.environ.setdefault("NO_GCE_CHECK", "true")
     quiet_environment()
-    signal.signal(signal.SIGTERM, _terminate)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -87,7 +88,7 @@ def _handle(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args) or 0)
     except BenchError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
+        print(f"bench: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)

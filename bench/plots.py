@@ -2,15 +2,36 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
+def matplotlib_config_dir() -> str:
+    """Where matplotlib keeps its config and font cache: ``$MPLCONFIGDIR`` when set, else a private
+    folder of this user under the temporary folder (never ``$HOME``, which may be read-only or shared)."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return os.environ["MPLCONFIGDIR"]
+    folder = Path(tempfile.gettempdir()) / f"digitbench-matplotlib-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+        if not stat.S_ISDIR(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+            raise PermissionError(f"{folder} is not a private folder of this user")
+    except OSError:
+        folder = Path(tempfile.mkdtemp(prefix="digitbench-matplotlib-"))
+    return str(folder)
+
+
 def _pyplot():
+    os.environ["MPLCONFIGDIR"] = matplotlib_config_dir()
     import matplotlib
 
     matplotlib.use("Agg", force=True)

@@ -7,6 +7,7 @@ from typing import Any
 from bench.dataset import SYNTHETIC
 from bench.metrics import read_number
 from bench.results.run import RowResult, Run
+from bench.validation import markup_safe
 
 REAL_PHOTOS_COMMAND = "bench datasets fetch svhn --split test && bench run --dataset svhn-test"
 
@@ -209,8 +210,6 @@ TERMINAL = ("backend", "photos", "errors", "digit F1", "whole number", "p50 ms",
 def rich_table(run: Run):
     """The comparison as a rich Table for the terminal; row notes become the caption."""
     from rich.table import Table
-
-    from bench.validation import markup_safe
 
     rows = [[markup_safe(cell) for cell in row] for row in display_rows(run)]
     keep = [rows[0].index(title) for title in TERMINAL]

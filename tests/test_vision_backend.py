@@ -310,3 +310,15 @@ def test_describe_reports_the_measured_cost_and_the_monthly_projection(emulator,
     assert described["estimated_cost_usd_per_1000"] == pytest.approx(4.5)
     assert "1,000 photos a day costs about" in described["monthly_projection"]
     assert any("per 1,000 photos as measured" in note for note in described["notes"])
+
+
+def test_a_rest_401_the_auth_library_retries_itself_is_counted(emulator, backend_for, tmp_path):
+    key_file = str(throwaway_service_account(tmp_path / "sa.json"))
+    backend = backend_for("rest", key_file=key_file)
+    emulator.faults.append(Fault(401, "Request had invalid authentication credentials."))
+    [result] = backend.recognize([make_photo("a.png", 9)])
+    assert len(emulator.received) == 2
+    described = backend.describe()
+    assert result.error is None
+    assert (described["requests"], described["retries"], described["auth_retries"]) == (2, 1, 1)
+    assert "2 requests, 1 retries (1 by google-auth after a 401)" in described["notes"]

@@ -11,7 +11,7 @@ import importlib.util
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ class VisionBackend(Backend):
         self._client: Any = None
         self._source: CredentialSource | None = None
         self._fatal: str | None = None
+        self._http_sent: Callable[[], int] | None = None
         self._rng = random.Random(0)
         self._recordings: Recordings | None = None
         self._replay: Recordings | None = None
@@ -114,11 +115,12 @@ class VisionBackend(Backend):
             except OSError as exc:
                 raise RuntimeError(f"--vision-record {self.options.record}: cannot create {self._recordings.folder} "
                                    f"({exc.strerror or exc}); choose a writable folder") from None
-        from backends.vision.client import open_client
+        from backends.vision.client import count_http_attempts, open_client
 
         opened = open_client(endpoint, self.options.transport, found, self.options.quota_project,
                              self.options.timeout_s)
         self._client = opened.client
+        self._http_sent = count_http_attempts(self._client)
         details: dict[str, Any] = dict(opened.steps_ms)
         if details["connect_ms"] is None:
             details["connect"] = "REST connects on the first request: part of first_inference"
@@ -161,17 +163,16 @@ class VisionBackend(Backend):
                                                       retry=None).responses
 
         self.usage.paced_ms += 1000 * self._pacer.wait()
+        before = self._http_sent() if self._http_sent else None
         try:
             answer = send(call, self.options.retry_policy, self.redact, self._rng)
         except RequestFailed as failed:
-            self.usage.requests += 1 + failed.retries
-            self.usage.retries += failed.retries
+            self.usage.count(1 + failed.retries, self._sent_since(before))
             self.usage.failed_requests += 1
             if failed.fatal:
                 self._fatal = str(failed)
             return [Recognition.failed(str(failed)) for _ in photos]
-        self.usage.requests += 1 + answer.retries
-        self.usage.retries += answer.retries
+        self.usage.count(1 + answer.retries, self._sent_since(before))
         responses = [_to_json(r) for r in answer.result]
         if len(responses) != len(photos):
             message = f"malformed response from Cloud Vision: {len(responses)} answers for {len(photos)} photos"
@@ -191,6 +192,9 @@ class VisionBackend(Backend):
                 self._record(loaded, response, share, answer.round_trip_ms, len(photos))
             results.append(result)
         return results
+
+    def _sent_since(self, before: int | None) -> int | None:
+        return None if before is None or self._http_sent is None else self._http_sent() - before
 
     def _recognition(self, loaded: LoadedPhoto, response: dict[str, Any], latency_ms: float,
                      details: dict[str, Any], replayed: bool = False) -> Recognition:
@@ -249,13 +253,15 @@ class VisionBackend(Backend):
         info.update(transport=self.options.transport, endpoint=str(self.endpoint),
                     credentials=self._source.describe() if self._source else None,
                     photos_per_request=self.batch_size, requests=self.usage.requests, retries=self.usage.retries,
+                    auth_retries=self.usage.auth_retries,
                     failed_requests=self.usage.failed_requests, units=self.usage.units,
                     photos=len(self.usage.photos), estimated_cost_usd=round(cost, 4),
                     monthly_projection=self.usage.projection(self.options.photos_per_day, price,
                                                              self.options.free_units),
                     paced_ms=round(self.usage.paced_ms, 1), max_rpm=self.options.max_rpm or None)
         notes = info["notes"]
-        notes.append(f"{self.usage.requests} requests, {self.usage.retries} retries")
+        notes.append(f"{self.usage.requests} requests, {self.usage.retries} retries"
+                     + (f" ({self.usage.auth_retries} by google-auth after a 401)" if self.usage.auth_retries else ""))
         if measured is not None:
             notes.append(f"{self.usage.units} units for {len(self.usage.photos)} photos (warm-up and passes "
                          f"included): ${measured:.2f} per 1,000 photos as measured, ${cost:.4f} this run at "

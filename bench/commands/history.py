@@ -23,12 +23,12 @@ def handle_history(args: argparse.Namespace) -> int:
     path = resolve_store_path(args.store)
     console = terminal_console()
     if not path.exists():
-        console.print(f"no history yet at {path}: `bench run` records every run there")
+        console.print(markup_safe(f"no history yet at {path}: `bench run` records every run there"))
         return 0
     with HistoryStore(path) as store:
         runs = store.runs(backend=args.backend, machine=args.machine, since=args.since, until=args.until,
                           suite=args.suite, limit=args.limit)
-    table = Table(title=f"history {path} ({len(runs)} run(s) shown)")
+    table = Table(title=markup_safe(f"history {path} ({len(runs)} run(s) shown)"))
     for column in ("id", "started", "status", "rows", "dataset", "photos", "machine", "commit", "suite", "label"):
         table.add_column(column, overflow="fold", no_wrap=column in ("id", "status", "rows"))
     for run in runs:

@@ -70,7 +70,8 @@ def register(subparsers) -> None:
     export = sub.add_parser("export", help="export a training run as an OD API-style SavedModel")
     export.add_argument("--run", required=True, help="the --out folder of a `bench model train` run")
     export.add_argument("--weights", default=None, help="weights file (default: RUN/final.weights.h5)")
-    export.add_argument("--out", default=str(DEFAULT_MODEL), help="SavedModel folder (default: %(default)s)")
+    export.add_argument("--out", required=True, help=f"SavedModel folder to write (a new one, or an earlier export it "
+                        f"replaces; the shipped model is {DEFAULT_MODEL.relative_to(REPO)})")
     export.set_defaults(handler=handle_export)
 
     from bench.commands.convert import register as register_convert
