@@ -181,6 +181,14 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _checked(backend: Backend, result: Recognition) -> Recognition:
+    """The backend's result, or a failed one saying what in it is unusable."""
+    problem = result.problem() if result.error is None else None
+    if problem is None:
+        return result
+    return Recognition.failed(f"{backend.row} returned {problem}")
+
+
 def _described(backend: Backend) -> dict[str, Any]:
     try:
         return backend.describe()
@@ -267,7 +275,7 @@ class Runner:
             message, raised = _one_line(exc), True
             results = [Recognition.failed(message) for _ in photos]
         wall = ms_since(start) / max(len(photos), 1)
-        return results, wall, raised
+        return [_checked(backend, r) for r in results], wall, raised
 
     def _batches(self, size: int) -> Iterator[list[Photo]]:
         photos = self.dataset.photos
@@ -276,6 +284,9 @@ class Runner:
 
     def _start(self, backend: Backend, row: str) -> Started:
         """Open a backend, then its first inference and the warm-up calls."""
+        size = backend.batch_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise UsageError(f"{row}: the backend's batch_size is {size!r}; it must be a whole number of 1 or more")
         start = time.perf_counter_ns()
         cold = backend.open()
         open_wall = ms_since(start)
