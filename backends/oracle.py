@@ -2,14 +2,20 @@
 
 It measures the harness, not a recognizer: with no options it scores 100%, and its options
 inject misses, wrong labels, failures and latency, so tests and statistical checks can verify
-that the harness reports exactly what happened. Not part of a default run.
+that the harness reports exactly what happened. ``--oracle-fault`` injects the faults a real
+engine can show once ``--oracle-fault-after`` photos were answered: an exception from
+``recognize``, the wrong number of results, non-finite or out-of-range digits, a hard crash of the
+process, a signal to itself, or a hang (``scripts/fault_corpus.py`` runs each). Not part of a
+default run.
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,6 +26,7 @@ from bench.photos import LoadedPhoto
 from bench.results.records import ColdStart, Digit, Recognition
 
 
+FAULTS = ("none", "raise", "wrong-count", "nan", "bad-label", "crash", "sigterm", "sigint", "hang")
 MAX_BUSY_MS = 3_600_000.0
 """An hour: the longest busy wait an option may ask for."""
 
@@ -37,6 +44,12 @@ class OracleOptions:
     init_ms: float = option(0.0, "busy time spent in open(), in ms", at_least=0, at_most=MAX_BUSY_MS)
     seed: int = option(0, "seed of the injected faults and jitter", at_least=0)
     fail_open: bool = option(False, "fail in open() with an error")
+    fault: str = option("none", "a fault injected once --oracle-fault-after photos were answered: raise (recognize "
+                        "raises), wrong-count (one result too few), nan (non-finite digits), bad-label (label 12), "
+                        "crash (the process dies at once), sigterm / sigint (sent to itself), hang (sleeps "
+                        "--oracle-hang-s)", choices=FAULTS)
+    fault_after: int = option(0, "photos answered (warm-up included) before --oracle-fault fires", at_least=0)
+    hang_s: float = option(3600.0, "how long --oracle-fault hang sleeps, in seconds", more_than=0, at_most=86400)
 
 
 def _busy(ms: float) -> None:
@@ -52,6 +65,7 @@ class OracleBackend(Backend):
     Options = OracleOptions
     summary = "reference answers from the annotations, with injectable faults (harness checks)"
     default_enabled = False
+    _struck = False
 
     def open(self) -> ColdStart:
         if self.options.fail_open:
@@ -81,10 +95,35 @@ class OracleBackend(Backend):
             box = true.box
             digits.append(Digit(label, 1.0, box.left, box.top, box.width, box.height))
         text = "".join(str(d.label) for d in digits)
-        return Recognition(digits, text, ms_since(start))
+        return Recognition(digits, text, ms_since(start), candidates=list(digits))
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
-        return [self._one(p) for p in photos]
+        fault = self.options.fault
+        due = fault != "none" and getattr(self, "_answered", 0) >= self.options.fault_after
+        if due:
+            self._strike(fault)
+        results = [self._one(p) for p in photos]
+        self._answered = getattr(self, "_answered", 0) + len(photos)
+        if due and fault == "wrong-count":
+            return results[:-1]
+        if due and fault in ("nan", "bad-label"):
+            nan = float("nan")
+            wrong = (Digit(12, 1.0, 1, 1, 5, 5) if fault == "bad-label" else Digit(1, nan, nan, 0, float("inf"), 5))
+            return [replace(r, digits=[*r.digits, wrong]) if r.error is None else r for r in results]
+        return results
+
+    def _strike(self, fault: str) -> None:
+        if fault == "raise":
+            raise RuntimeError("oracle: injected exception in recognize()")
+        if self._struck:
+            return
+        self._struck = True
+        if fault == "crash":
+            os._exit(70)
+        if fault in ("sigterm", "sigint"):
+            os.kill(os.getpid(), signal.SIGTERM if fault == "sigterm" else signal.SIGINT)
+        if fault == "hang":
+            time.sleep(self.options.hang_s)
 
     def describe(self) -> dict:
         return {"kind": "reference answers from annotations"}

@@ -74,15 +74,32 @@ def needs_inversion(gray: np.ndarray) -> bool:
     return bool(border.mean() < threshold and ink_is_light)
 
 
+MAX_UPSCALED_PIXELS = 4_000_000
+"""Upscaling (``--tesseract-min-height``) never makes an image larger than this many pixels..."""
+MAX_UPSCALED_SIDE = 20_000
+"""... nor wider or higher than this: a 20000 x 1 photo is not blown up to 1.9 million pixels wide."""
+
+
+def upscale_factor(width: int, height: int, min_height: int) -> float:
+    """How much to enlarge a ``width`` x ``height`` photo towards ``min_height``, within the memory bounds
+    (never below 1: photos are not shrunk)."""
+    if not min_height or height >= min_height:
+        return 1.0
+    wanted = min_height / height
+    bound = min((MAX_UPSCALED_PIXELS / (width * height)) ** 0.5, MAX_UPSCALED_SIDE / max(width, height))
+    return max(1.0, min(wanted, bound))
+
+
 def preprocess(rgb: np.ndarray, options: TesseractOptions) -> tuple[np.ndarray, float]:
     """The image handed to Tesseract and the scale factor from the photo to it."""
     from PIL import Image
 
     image = Image.fromarray(rgb)
-    scale = 1.0
-    if options.min_height and image.height < options.min_height:
-        scale = options.min_height / image.height
-        image = image.resize((round(image.width * scale), options.min_height), Image.Resampling.BICUBIC)
+    scale = upscale_factor(image.width, image.height, options.min_height)
+    if scale > 1.0:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        scale = size[1] / image.height
+        image = image.resize(size, Image.Resampling.BICUBIC)
     if not (options.grayscale or options.binarize != "none" or options.invert != "never"):
         return np.asarray(image), scale
     gray = np.asarray(image.convert("L"))
@@ -150,13 +167,19 @@ class TesseractBackend(Backend):
         try:
             hocr = pytesseract.image_to_pdf_or_hocr(image, extension="hocr", config=self._config,
                                                     timeout=self.options.timeout_s).decode("utf-8", "replace")
+        except pytesseract.TesseractError as exc:
+            return Recognition.failed(f"tesseract failed (exit status {exc.status}): "
+                                      f"{first_line(exc.message, 'no error message')}")
         except RuntimeError as exc:
+            if "timeout" not in str(exc).lower():
+                return Recognition.failed(f"tesseract failed: {first_line(exc, repr(exc))}")
             return Recognition.failed(f"tesseract: {exc} (over --tesseract-timeout-s {self.options.timeout_s:g})")
-        except (pytesseract.TesseractError, subprocess.SubprocessError, OSError) as exc:
+        except (subprocess.SubprocessError, OSError) as exc:
             return Recognition.failed(f"tesseract failed: {first_line(exc, repr(exc))}")
         latency = ms_since(start)
-        digits, text = parse_hocr(hocr, scale, self.options.min_score)
-        return Recognition(digits, text, latency)
+        candidates, text = parse_hocr(hocr, scale, 0.0)
+        digits = [d for d in candidates if d.score >= self.options.min_score]
+        return Recognition(digits, text, latency, candidates=candidates)
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         return [self._one(p) for p in photos]

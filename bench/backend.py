@@ -72,6 +72,12 @@ class Backend(abc.ABC):
         return cls.unavailable_reason(options)
 
     @classmethod
+    def runs_on_this_machine(cls, options: Any) -> bool:
+        """Whether this configuration's engine runs on this machine (a remote grid or service does not):
+        parallel sessions that do compete for its cores, which latency figures must say."""
+        return True
+
+    @classmethod
     def rows(cls, options: Any) -> list[tuple[str, Any]]:
         """The report rows this configuration expands to, as (row name, row options)."""
         return [(cls.name, options)]
@@ -83,6 +89,14 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         """Recognize each photo; one result per photo, in order. Never raise for one bad photo."""
+
+    def healthy(self) -> bool:
+        """Whether the engine this backend drives still runs (a browser, a process, a connection).
+
+        ``False`` after a :meth:`recognize` tells the runner the backend gave up on its engine (it
+        could not restart it): with ``--sessions`` the runner replaces it and retries its photos.
+        """
+        return True
 
     def close(self) -> None:
         """Release everything :meth:`open` started. Safe to call more than once."""

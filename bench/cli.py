@@ -2,7 +2,8 @@
 
 Each subcommand lives in a module of :data:`COMMAND_MODULES` that exposes
 ``register(subparsers)``; the parser it adds sets ``handler`` to a function taking the parsed
-arguments and returning an exit code.
+arguments and returning an exit code. A handler runs with native libraries' output kept off the
+terminal (:mod:`bench.native_log`); ``args.native_log`` lets it save that log into a run folder.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import sys
 from collections.abc import Sequence
 
 from bench.errors import BenchError
+from bench.native_log import NativeLog, quiet_environment
+from bench.validation import printable
 
 COMMAND_MODULES = (
     "bench.commands.run",
@@ -31,8 +34,6 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line naming the option (and where to read more)."""
 
     def error(self, message: str):
-        from bench.validation import printable
-
         self.exit(2, f"{self.prog}: error: {printable(message)} (see `{self.prog} --help`)\n")
 
 
@@ -57,17 +58,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bench`` console script."""
     os.environ.setdefault("SE_OFFLINE", "true")
     os.environ.setdefault("NO_GCE_CHECK", "true")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    signal.signal(signal.SIGTERM, _terminate)
+    quiet_environment()
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    with NativeLog() as native:
+        args.native_log = native
+        try:
+            code = _handle(args)
+        except Exception:
+            _show_tail(native)
+            raise
+        if code not in (0, 130):
+            _show_tail(native)
+    return code
+
+
+def _show_tail(native: NativeLog) -> None:
+    if native.text():
+        print("bench: native libraries said (last lines):", *native.tail(), sep="\n  ", file=sys.stderr)
+
+
+def _handle(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args) or 0)
     except BenchError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
+        print(f"bench: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)

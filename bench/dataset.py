@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import posixpath
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
-from bench.errors import DatasetError
-from bench.photos import Photo, read_file
+from bench.errors import BenchError, DatasetError, EntryProblem, PhotoError, first_line
+from bench.photos import Photo, inside, read_inside, reader_inside
 from bench.results.metadata import DatasetInfo
 from bench.results.records import Box, TrueDigit
+from bench.validation import shorten, shown, text_problem
 
 ANNOTATIONS = "annotations.jsonl"
 DIGITSTRUCT = "digitStruct.mat"
 SYNTHETIC = "synthetic"
+MAX_SIDE = 100_000
+"""The largest photo width or height an annotation may give."""
+MAX_BOXES = 100
+"""The most digits one photo may hold."""
+MAX_COORDINATE = 1e6
+"""Box coordinates beyond this many pixels are refused as nonsense."""
+MAX_ANNOTATION_BYTES = 2**30
 
 
 @dataclass
@@ -30,11 +41,13 @@ class Dataset:
     description: str = ""
 
     def limited(self, limit: int | None) -> Dataset:
-        """The first ``limit`` photos (all of them when ``limit`` is None)."""
+        """The first ``limit`` photos (all of them when ``limit`` is None); the description says how many
+        of how many ("the first 30 of 500 photos from ...")."""
         if limit is None or limit >= len(self.photos):
             return self
         return Dataset(self.name, self.root, self.photos[:limit], self.problems,
-                       _fingerprint_of(self.fingerprint, limit), self.description)
+                       _fingerprint_of(self.fingerprint, limit),
+                       f"the first {limit} of {self.description or f'{len(self.photos)} photos'}")
 
     def info(self) -> DatasetInfo:
         """What a run records of the dataset it used."""
@@ -68,6 +81,23 @@ def synthetic_dataset(count: int | None = None, seed: int | None = None) -> Data
                    description=f"{count} synthetic house-number photos, seed {seed}, fonts {', '.join(fonts)}")
 
 
+def reload_photos(info: DatasetInfo, limit: int | None = None) -> tuple[dict[str, Photo], str | None]:
+    """The photos a past run used, by image name, when its dataset (a folder, or the synthetic generator)
+    still gives the same photos (the same fingerprint); else no photos and why."""
+    root = info.root or ""
+    try:
+        if info.name == SYNTHETIC and root.startswith("synthetic:"):
+            dataset = synthetic_dataset(seed=int(root.split(":", 1)[1]))
+        else:
+            dataset = load_dataset(root)
+        dataset = dataset.limited(limit)
+    except (BenchError, ValueError) as exc:
+        return {}, f"the run's photos cannot be read again ({exc})"
+    if dataset.fingerprint != info.fingerprint:
+        return {}, f"the photos at {root} are not the ones the run used (their fingerprint differs)"
+    return {photo.image: photo for photo in dataset.photos}, None
+
+
 def data_home() -> Path:
     """Where fetched datasets live: ``$DIGITBENCH_DATA`` or ``~/.cache/digitbench/datasets``."""
     env = os.environ.get("DIGITBENCH_DATA")
@@ -85,6 +115,8 @@ def load_dataset(spec: str | os.PathLike | None = None, *, synthetic_count: int 
     if spec is None or str(spec) == SYNTHETIC:
         return synthetic_dataset(count=synthetic_count, seed=seed)
     text = str(spec)
+    if "\x00" in text or not text.strip():
+        raise DatasetError(f"--dataset {text!r}: not a usable path; give a dataset folder or 'synthetic'")
     path = Path(text).expanduser()
     if not path.exists() and text.startswith("svhn-"):
         fetched = data_home() / text
@@ -100,9 +132,9 @@ def load_dataset(spec: str | os.PathLike | None = None, *, synthetic_count: int 
         return load_jsonl_folder(path.parent)
     if path.is_file() and path.name == DIGITSTRUCT:
         return load_digitstruct_folder(path.parent)
-    if (path / ANNOTATIONS).is_file():
+    if os.path.lexists(path / ANNOTATIONS):
         return load_jsonl_folder(path)
-    if (path / DIGITSTRUCT).is_file():
+    if os.path.lexists(path / DIGITSTRUCT):
         return load_digitstruct_folder(path)
     raise DatasetError(f"--dataset {text}: found neither {ANNOTATIONS} nor {DIGITSTRUCT} in it; "
                        "point at a dataset folder")
@@ -113,7 +145,7 @@ def check_boxes(image: str, boxes: list[TrueDigit], width: int | None, height: i
     for index, digit in enumerate(boxes, 1):
         box = digit.box
         if box.width <= 0 or box.height <= 0:
-            return f"{image}: box {index} has no area ({box.width}x{box.height}); fix the annotation"
+            return f"{image}: box {index} has no area ({box.width:g}x{box.height:g}); fix the annotation"
         if width is not None and height is not None:
             if box.right <= 0 or box.bottom <= 0 or box.left >= width or box.top >= height:
                 return (f"{image}: box {index} (left={box.left:g}, top={box.top:g}, {box.width:g}x{box.height:g}) "
@@ -121,76 +153,197 @@ def check_boxes(image: str, boxes: list[TrueDigit], width: int | None, height: i
     return None
 
 
-def _parse_entry(raw: dict, where: str) -> tuple[str, str, list[TrueDigit], int | None, int | None]:
-    image = raw["image"]
-    if not isinstance(image, str) or not image:
-        raise ValueError("'image' must be a non-empty string")
+def _whole(value: Any, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EntryProblem(f"{what} must be a number, not {shown(value)}")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise EntryProblem(f"{what} {value!r} is not a whole number")
+    if not low <= value <= high:
+        raise EntryProblem(f"{what} {shown(value)} is not {low} to {high}")
+    return int(value)
+
+
+def _coordinate(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EntryProblem(f"{what} must be a number, not {shown(value)}")
+    if isinstance(value, int) and abs(value) > MAX_COORDINATE:
+        raise EntryProblem(f"{what} {shown(value)} is not within +-{MAX_COORDINATE:g} pixels")
+    number = float(value)
+    if not math.isfinite(number) or abs(number) > MAX_COORDINATE:
+        raise EntryProblem(f"{what} {value!r} is not within +-{MAX_COORDINATE:g} pixels")
+    return number
+
+
+def _boxes(raw: Any) -> list[TrueDigit]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise EntryProblem(f"'boxes' must be a list, not {type(raw).__name__}")
+    if len(raw) > MAX_BOXES:
+        raise EntryProblem(f"'boxes' holds {len(raw)} boxes (at most {MAX_BOXES})")
     boxes = []
-    for item in raw.get("boxes", []):
-        label = int(item["label"])
-        if label == 10:
-            label = 0
-        if not 0 <= label <= 9:
-            raise ValueError(f"digit label {label} is not 0-9")
-        boxes.append(TrueDigit(label, Box(float(item["left"]), float(item["top"]),
-                                          float(item["width"]), float(item["height"]))))
-    label = str(raw.get("label", "".join(str(d.label) for d in boxes)))
-    width = raw.get("width")
-    height = raw.get("height")
-    return image, label, boxes, (int(width) if width is not None else None), (int(height) if height is not None else None)
+    for index, item in enumerate(raw, 1):
+        if not isinstance(item, dict):
+            raise EntryProblem(f"box {index} must be an object with label, left, top, width, height")
+        missing = [key for key in ("label", "left", "top", "width", "height") if key not in item]
+        if missing:
+            raise EntryProblem(f"box {index} lacks {', '.join(missing)}")
+        label = _whole(item["label"], f"box {index} label", 0, 10)
+        left, top, width, height = (_coordinate(item[key], f"box {index} {key}")
+                                    for key in ("left", "top", "width", "height"))
+        boxes.append(TrueDigit(0 if label == 10 else label, Box(left, top, width, height)))
+    return boxes
+
+
+def _label(raw: Any) -> str:
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 10**MAX_BOXES:
+        return str(raw)
+    if isinstance(raw, str) and len(raw) <= MAX_BOXES and all(c in "0123456789" for c in raw):
+        return raw
+    raise EntryProblem(f"label {shown(raw)} is not a number written in digits 0-9")
+
+
+def _disagreement(label: str, boxes: list[TrueDigit]) -> str | None:
+    digits = "".join(str(d.label) for d in boxes)
+    if sorted(label) == sorted(digits):
+        return None
+    if not boxes:
+        return f"label {label!r} has no boxes"
+    return f"label {label!r} disagrees with its boxes (they hold {digits!r})"
+
+
+def path_problem(image: str) -> str | None:
+    """Why an image path a dataset names may not be followed (absolute, or leaving the folder)."""
+    pure = PurePosixPath(image)
+    if pure.is_absolute() or image.startswith("~") or PureWindowsPath(image).drive:
+        return f"image path {image!r} is absolute; give a path relative to the dataset folder"
+    if ".." in pure.parts or ".." in PureWindowsPath(image).parts:
+        return f"image path {image!r} leaves the dataset folder (..); give a path inside it"
+    return None
+
+
+def _refuse(message: str):
+    def read() -> bytes:
+        raise PhotoError(message)
+
+    return read
+
+
+class _Entries:
+    """Turns raw entries (JSONL objects or digitStruct records) into photos: every value validated,
+    duplicates dropped with a note, a bad value recorded on its photo."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.photos: list[Photo] = []
+        self.problems: list[str] = []
+        self.seen: dict[str, str] = {}
+
+    def add(self, raw: dict, where: str, unit: str = "line") -> None:
+        """Add the photo of one entry, or note why the entry is skipped (``unit``: line or entry)."""
+        image = raw.get("image")
+        problem = text_problem(image, "'image'")
+        if problem:
+            self.problems.append(f"{where}: bad annotation ({problem}); {unit} skipped, fix or delete it")
+            return
+        key = posixpath.normpath(image.replace("\\", "/"))
+        if key in self.seen:
+            self.problems.append(f"{where}: image {image!r} is listed again (first at {self.seen[key]}); "
+                                 "the duplicate is skipped, delete it")
+            return
+        self.seen[key] = where
+        name = f"{where} ({image})"
+        label, truth, width, height = "", [], None, None
+        problem = path_problem(image)
+        if problem is None:
+            try:
+                width = None if raw.get("width") is None else _whole(raw["width"], "width", 1, MAX_SIDE)
+                height = None if raw.get("height") is None else _whole(raw["height"], "height", 1, MAX_SIDE)
+                truth = _boxes(raw.get("boxes"))
+                label = _label(raw["label"]) if raw.get("label") is not None else "".join(str(d.label) for d in truth)
+                problem = _disagreement(label, truth)
+            except EntryProblem as exc:
+                problem = str(exc)
+        if problem:
+            problem = f"{name}: {problem}; fix the annotation"
+        else:
+            problem = check_boxes(name, truth, width, height)
+        source = self.root / image
+        read = _refuse(problem) if problem else reader_inside(self.root, image)
+        self.photos.append(Photo(image=image, label=label, truth=truth, read_bytes=read, source=str(source),
+                                 problem=problem, width=width, height=height))
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _read_annotations(path: Path) -> bytes:
+    try:
+        return read_inside(path.parent, path.name, MAX_ANNOTATION_BYTES)
+    except PhotoError as exc:
+        raise DatasetError(str(exc).replace("a photo file", "an annotations file")) from None
+
+
+def _text_fingerprint(data: bytes) -> str:
+    """The fingerprint of the file's text as earlier versions took it (universal newlines)."""
+    return _fingerprint_of(data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def load_jsonl_folder(root: Path) -> Dataset:
-    """Read ``root/annotations.jsonl``; a malformed line is reported and skipped, not fatal."""
+    """Read ``root/annotations.jsonl``; a malformed line is reported and skipped, not fatal.
+
+    Only regular files inside ``root`` are read; a bad value (a path leaving the folder, a
+    non-finite or out-of-range number, a label that disagrees with its boxes) makes its photo an
+    error record; a duplicate photo is skipped with a note.
+    """
     ann = root / ANNOTATIONS
-    photos: list[Photo] = []
-    problems: list[str] = []
-    try:
-        text = ann.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{ann}: cannot be read ({exc}); check the file") from None
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    entries = _Entries(root)
+    data = _read_annotations(ann)
+    for number, raw_line in enumerate(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
         where = f"{ann}:{number}"
         try:
-            raw = json.loads(line)
-            if not isinstance(raw, dict):
-                raise ValueError("not a JSON object")
-            image, label, boxes, width, height = _parse_entry(raw, where)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: not valid JSON ({exc.msg}); line skipped, fix or delete it")
+            line = raw_line.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError:
+            entries.problems.append(f"{where}: not valid UTF-8; line skipped, fix or delete it")
             continue
-        except (KeyError, TypeError, ValueError) as exc:
-            problems.append(f"{where}: bad annotation ({exc!r}); line skipped, fix or delete it")
+        if not line.strip():
             continue
-        path = root / image
-        photo = Photo(image=image, label=label, truth=boxes, read_bytes=read_file(path),
-                      source=str(path), width=width, height=height)
-        photo.problem = check_boxes(f"{where} ({image})", boxes, width, height)
-        photos.append(photo)
-    if not photos:
+        try:
+            raw = json.loads(line, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            message = exc.msg if isinstance(exc, json.JSONDecodeError) else first_line(exc, type(exc).__name__)
+            entries.problems.append(f"{where}: not valid JSON ({shorten(message)}); line skipped, fix or delete it")
+            continue
+        if not isinstance(raw, dict):
+            entries.problems.append(f"{where}: not a JSON object; line skipped, fix or delete it")
+            continue
+        entries.add(raw, where)
+    if not entries.photos:
+        problems = entries.problems
         raise DatasetError(f"{ann}: no usable photos" + (f" ({problems[0]})" if problems else "; the file is empty"))
-    return Dataset(name=root.name, root=str(root), photos=photos, problems=problems,
-                   fingerprint=_fingerprint_of(text), description=f"{len(photos)} photos from {ann}")
+    return Dataset(name=root.name, root=str(root), photos=entries.photos, problems=entries.problems,
+                   fingerprint=_text_fingerprint(data),
+                   description=f"{len(entries.photos)} photos from {ann}")
 
 
 def load_digitstruct_folder(root: Path) -> Dataset:
-    """Read an official SVHN split folder (``digitStruct.mat``, MATLAB v7.3 / HDF5)."""
+    """Read an official SVHN split folder (``digitStruct.mat``, MATLAB v7.3 / HDF5), validated as
+    :func:`load_jsonl_folder` validates its lines."""
     from bench.digitstruct import read_digitstruct
 
     mat = root / DIGITSTRUCT
-    entries = read_digitstruct(mat)
-    photos = []
-    for entry in entries:
-        path = root / entry["image"]
-        boxes = [TrueDigit(b["label"], Box(b["left"], b["top"], b["width"], b["height"])) for b in entry["boxes"]]
-        photo = Photo(image=entry["image"], label="".join(str(b.label) for b in boxes), truth=boxes,
-                      read_bytes=read_file(path), source=str(path))
-        photo.problem = check_boxes(f"{mat} ({entry['image']})", boxes, None, None)
-        photos.append(photo)
-    if not photos:
-        raise DatasetError(f"{mat}: holds no photos; check the file")
-    return Dataset(name=root.name, root=str(root), photos=photos,
-                   fingerprint=_fingerprint_of(mat.stat().st_size, [(p.image, p.label) for p in photos]),
-                   description=f"{len(photos)} photos from {mat}")
+    if not inside(root, mat) or not Path(os.path.realpath(mat)).is_file():
+        raise DatasetError(f"{mat}: not a regular file inside {root}; give the extracted SVHN folder")
+    problems: list[str] = []
+    raw_entries = read_digitstruct(mat, problems)
+    entries = _Entries(root)
+    entries.problems.extend(problems)
+    for index, entry in enumerate(raw_entries, 1):
+        entries.add(entry, f"{mat} entry {index}", "entry")
+    if not entries.photos:
+        raise DatasetError(f"{mat}: holds no usable photos" + (f" ({entries.problems[0]})" if entries.problems
+                                                                else "; check the file"))
+    return Dataset(name=root.name, root=str(root), photos=entries.photos, problems=entries.problems,
+                   fingerprint=_fingerprint_of(mat.stat().st_size, [(p.image, p.label) for p in entries.photos]),
+                   description=f"{len(entries.photos)} photos from {mat}")

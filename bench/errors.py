@@ -55,6 +55,10 @@ class DatasetError(BenchError):
     exit_code = 2
 
 
+class EntryProblem(ValueError):
+    """A value of one dataset entry that cannot be used (the message names it); recorded on its photo."""
+
+
 class PhotoError(BenchError):
     """One photo that cannot be used (missing, corrupt, too large); recorded on that photo."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import tarfile
 import tomllib
@@ -17,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.dataset import ANNOTATIONS, DIGITSTRUCT, data_home
+from bench.dataset import ANNOTATIONS, DIGITSTRUCT, data_home, path_problem
 from bench.digitstruct import read_digitstruct
-from bench.errors import DatasetError, UsageError
-from bench.photos import decode_rgb
+from bench.errors import DatasetError, PhotoError, UsageError
+from bench.photos import decode_rgb, read_inside
 
 DESCRIPTORS = Path(__file__).resolve().parent.parent / "datasets"
 CHUNK = 1 << 20
@@ -102,16 +103,17 @@ def convert(folder: Path) -> int:
     entries = read_digitstruct(folder / DIGITSTRUCT)
     lines = []
     for entry in entries:
-        path = folder / "images" / entry["image"]
         width = height = None
         try:
-            rgb = decode_rgb(path.read_bytes(), str(path))
-            height, width = rgb.shape[:2]
-        except Exception:
+            if path_problem(entry["image"]) is None:
+                data = read_inside(folder / "images", entry["image"])
+                height, width = decode_rgb(data, entry["image"]).shape[:2]
+        except PhotoError:
             pass
         label = "".join(str(b["label"]) for b in entry["boxes"])
+        boxes = [{key: value if math.isfinite(value) else None for key, value in box.items()} for box in entry["boxes"]]
         lines.append(json.dumps({"image": f"images/{entry['image']}", "label": label, "width": width,
-                                 "height": height, "boxes": entry["boxes"]}))
+                                 "height": height, "boxes": boxes}, allow_nan=False))
     (folder / ANNOTATIONS).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(lines)
 

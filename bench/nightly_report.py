@@ -4,42 +4,25 @@ A pure function of the stored runs and the comparison: nothing here measures any
 """
 from __future__ import annotations
 
-import base64
 import html
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.compare import IMPROVEMENT, REGRESSION, UNSTABLE, Comparison, table_rows
-from bench.gallery import GalleryItem, gallery
+from bench.gallery import gallery, model_key
+from bench.html_page import data_uri, html_table, page
+from bench.html_report import gallery_section
 from bench.photos import Photo
 from bench.plots import TrendPoint, distribution_figure, trend_figure
-from bench.report import display_rows, markdown_table
-from bench.results.run import Run
+from bench.report import dataset_caveat, display_rows, markdown_table
+from bench.results.run import RowResult, Run
 from bench.suites import Suite
 
 INDEX_HTML = "index.html"
 REPORT_MD = "report.md"
 IMAGES = "images"
-
-STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1240px; color: #222; }
-h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 28px; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
-th { background: #f4f4f4; } td:first-child, td:nth-child(2) { text-align: left; }
-tr.regression td { background: #fde2e2; } tr.improvement td { background: #e2f6e2; }
-tr.unstable td { background: #fff4d6; }
-.verdict { font-weight: 600; } .bad { color: #b00020; } .good { color: #1a7f37; }
-.banner { padding: 10px 14px; border-radius: 6px; margin: 10px 0; font-size: 15px; }
-.banner.bad { background: #fde2e2; } .banner.good { background: #e2f6e2; }
-.banner.info { background: #eef2fb; color: #222; }
-.gallery { display: flex; flex-wrap: wrap; gap: 12px; }
-.card { border: 1px solid #ddd; border-radius: 6px; padding: 6px; font-size: 12px; max-width: 380px; }
-.card img { display: block; max-width: 366px; image-rendering: pixelated; }
-.muted { color: #666; font-size: 12px; } img.plot { max-width: 100%; }
-"""
-
 
 @dataclass(frozen=True)
 class PastRun:
@@ -70,8 +53,30 @@ class NightlyResult:
         return self.run.status
 
 
-def trend_series(history: list[PastRun]) -> dict[str, list[TrendPoint]]:
-    """Per backend row, p50/p90/cold start/digit F1 of each past run, from its raw records."""
+def differences(row: RowResult, run: Run, base: Run | None) -> str:
+    """How a run's row differs from the baseline's in what it measured (photos, run options, the row's
+    options, its model); empty when it does not, or when there is no baseline to differ from."""
+    if base is None or run is base:
+        return ""
+    found = []
+    if run.dataset.fingerprint != base.dataset.fingerprint:
+        found.append("photos")
+    if (run.options.limit, run.options.warmup) != (base.options.limit, base.options.warmup):
+        found.append("run options")
+    base_row = base.rows.get(row.row)
+    if base_row is None:
+        return "; ".join(found + ["not in the baseline"])
+    if dict(row.options) != dict(base_row.options):
+        changed = sorted(k for k in {*row.options, *base_row.options} if row.options.get(k) != base_row.options.get(k))
+        found.append("options " + ", ".join(changed))
+    if (model_key(row), row.describe.get("model_sha256")) != (model_key(base_row), base_row.describe.get("model_sha256")):
+        found.append("model")
+    return "; ".join(found)
+
+
+def trend_series(history: list[PastRun], base: Run | None = None) -> dict[str, list[TrendPoint]]:
+    """Per backend row, p50/p90/cold start/digit F1 of each past run, from its raw records; points whose
+    photos, options or model differ from ``base`` (the baseline) say how."""
     series: dict[str, list[TrendPoint]] = {}
     last = history[-1].run if history else None
     for past in history:
@@ -83,21 +88,15 @@ def trend_series(history: list[PastRun]) -> dict[str, list[TrendPoint]]:
             values = {"p50_ms": latency.p50 if latency else None, "p90_ms": latency.p90 if latency else None,
                       "cold_start_ms": row.cold_start_total,
                       "digit_f1": figures.accuracy.f1 if figures else None}
-            series.setdefault(name, []).append(TrendPoint(label, past.accepted, run is last, values))
+            series.setdefault(name, []).append(TrendPoint(label, past.accepted, run is last, values,
+                                                          differences(row, run, base)))
     return series
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _html_table(rows: list[list[str]], classes: list[str] | None = None) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = []
-    for index, row in enumerate(rows[1:]):
-        css = f' class="{classes[index]}"' if classes and classes[index] else ""
-        body.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def trend_table(series: Mapping[str, list[TrendPoint]]) -> list[list[str]] | None:
+    """The points drawn apart in the trend (options or model differ from the baseline), as a table."""
+    rows = [[point.label, row, point.differs] for row, points in series.items() for point in points if point.differs]
+    return [["run", "row", "differs from the baseline in"], *rows] if rows else None
 
 
 def _summary(result: NightlyResult) -> tuple[str, str]:
@@ -115,12 +114,8 @@ def _summary(result: NightlyResult) -> tuple[str, str]:
             "bad" if result.comparison.regressions else "good")
 
 
-def _gallery_caption(item: GalleryItem) -> str:
-    if item.error:
-        return f"{item.image}: error: {item.error}"
-    latency = "-" if item.latency_ms is None else f"{item.latency_ms:.1f} ms"
-    return (f"{item.image}: true {item.truth!r}, read {item.predicted!r}; matched {item.matched}, "
-            f"missed {item.missed}, false {item.false}; {latency}")
+def _file_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
 
 
 def write_nightly_report(result: NightlyResult, base: Run | None, history: list[PastRun], day: str,
@@ -132,17 +127,18 @@ def write_nightly_report(result: NightlyResult, base: Run | None, history: list[
     images = folder / IMAGES
     images.mkdir(parents=True, exist_ok=True)
     sentence, css = _summary(result)
-    trend_png = trend_figure(trend_series(history)) if history else None
+    series = trend_series(history, base)
+    trend_png = trend_figure(series) if history else None
     samples = {name: (base.rows[name].latencies() if base is not None and name in base.rows else [],
                       row.latencies()) for name, row in new.rows.items()}
     distribution_png = distribution_figure(samples, (f"baseline #{result.baseline_id}" if base else "no baseline",
                                                      f"this run #{result.history_id}"))
-    worst = gallery(new, photos, per_row=result.suite.gallery)
+    worst = gallery(new, photos, per_group=result.suite.gallery)
     files = {"trend.png": trend_png, "latency.png": distribution_png}
-    for row, items in worst.items():
+    for group, items in worst.items():
         for index, item in enumerate(items):
             if item.png:
-                files[f"gallery-{row}-{index}.png"] = item.png
+                files[f"gallery-{_file_name(group)}-{index}.png"] = item.png
     for name, png in files.items():
         if png:
             (images / name).write_bytes(png)
@@ -154,12 +150,14 @@ def write_nightly_report(result: NightlyResult, base: Run | None, history: list[
              f"{html.escape(env.commit_text)}; dataset {html.escape(str(new.dataset.name))} "
              f"({new.dataset.photos} photos), {result.suite.repeats} pass(es) after "
              f"{result.suite.warmup} warm-up call(s). Run folder: {html.escape(str(new.folder))}.")
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>digitbench nightly {html.escape(day)} "
-             f"{html.escape(result.suite.name)}</title><style>{STYLE}</style></head><body>",
-             f"<h1>digitbench nightly - {html.escape(result.suite.name)} - {html.escape(day)}</h1>",
+    caveat = dataset_caveat(new)
+    parts = [f"<h1>digitbench nightly - {html.escape(result.suite.name)} - {html.escape(day)}</h1>",
              f"<p class='muted'>{facts}</p>", f"<div class='banner {css}'>{html.escape(sentence)}</div>"]
     md = [f"# digitbench nightly - {result.suite.name} - {day}", "", sentence, "",
           facts.replace("<b>", "**").replace("</b>", "**"), ""]
+    if caveat:
+        parts.append(f"<div class='banner warn'>{html.escape(caveat)}</div>")
+        md += [f"> **Note:** {caveat}", ""]
     if compare_rows:
         marked = (REGRESSION, IMPROVEMENT, UNSTABLE)
         classes = [c.verdict if c.verdict in marked else "" for c in result.comparison.changes]
@@ -169,37 +167,31 @@ def write_nightly_report(result: NightlyResult, base: Run | None, history: list[
                 f"(accuracy) or {100 * thresholds.errors:g} point(s) (errors), in the metric's bad direction. "
                 "'unstable': p50/p90 moved but the per-photo floor (minimum over the passes) did not confirm it.")
         parts += [f"<h2>Comparison with baseline #{result.baseline_id}</h2>", f"<p class='muted'>{rule}</p>",
-                  _html_table(compare_rows, classes)]
+                  html_table(compare_rows, classes)]
         parts += [f"<p class='muted'>note: {html.escape(n)}</p>" for n in result.comparison.notes]
         md += [f"## Comparison with baseline #{result.baseline_id}", "", rule.replace("&lt;", "<"), "",
                *markdown_table(compare_rows), ""] + [f"- note: {n}" for n in result.comparison.notes] + [""]
-    parts += ["<h2>This run</h2>", _html_table(run_table)]
+    parts += ["<h2>This run</h2>", html_table(run_table)]
     md += ["## This run", "", *markdown_table(run_table), ""]
     if trend_png:
-        parts += ["<h2>Trend</h2>", f"<img class='plot' alt='trend' src='{_data_uri(trend_png)}'>"]
+        parts += ["<h2>Trend</h2>", f"<img class='plot' alt='trend' src='{data_uri(trend_png)}'>"]
         md += ["## Trend", "", f"![trend]({IMAGES}/trend.png)", ""]
-    parts += ["<h2>Latency distributions</h2>", f"<img class='plot' alt='latency' src='{_data_uri(distribution_png)}'>"]
+        apart = trend_table(series)
+        if apart:
+            note = ("Drawn as squares and not joined to the line: runs whose photos, options or model differ from "
+                    f"baseline #{result.baseline_id}.")
+            parts += [f"<p class='muted'>{note}</p>", html_table(apart, ["differs"] * (len(apart) - 1))]
+            md += [note, "", *markdown_table(apart), ""]
+    parts += ["<h2>Latency distributions</h2>", f"<img class='plot' alt='latency' src='{data_uri(distribution_png)}'>"]
     md += ["## Latency distributions", "", f"![latency]({IMAGES}/latency.png)", ""]
-    parts.append("<h2>Failure gallery</h2><p class='muted'>The worst photos per backend row: errors first, then "
-                 "wrong numbers with the most mistakes. Green: true boxes; red: predicted boxes and labels.</p>")
-    md += ["## Failure gallery", "", "Green: true boxes; red: predicted boxes and labels.", ""]
-    for row, items in worst.items():
-        parts.append(f"<h3>{html.escape(row)}</h3>")
-        md += [f"### {row}", ""]
-        if not items:
-            parts.append("<p class='muted'>no failures</p>")
-            md += ["no failures", ""]
-            continue
-        cards = []
-        for index, item in enumerate(items):
-            picture = (f"<img alt='{html.escape(item.image)}' src='{_data_uri(item.png)}'>" if item.png
-                       else f"<p class='muted'>{html.escape(item.note)}</p>")
-            cards.append(f"<div class='card'>{picture}{html.escape(_gallery_caption(item))}</div>")
-            md.append(f"- {_gallery_caption(item)}" + (f" ![{item.image}]({IMAGES}/gallery-{row}-{index}.png)"
-                                                       if item.png else f" ({item.note})"))
-        parts.append(f"<div class='gallery'>{''.join(cards)}</div>")
-        md.append("")
-    parts.append("</body></html>")
-    (folder / INDEX_HTML).write_text("\n".join(parts), encoding="utf-8")
+    parts += gallery_section(worst)
+    md += ["## Failure gallery", "", "Rows that ran the same model share one gallery. Green: true boxes; red: "
+           "predicted boxes and labels.", ""]
+    for group, items in worst.items():
+        md += [f"### {group}", ""]
+        md += [f"- {item.caption}" + (f" ![{item.image}]({IMAGES}/gallery-{_file_name(group)}-{index}.png)"
+                                      if item.png else f" ({item.note})") for index, item in enumerate(items)]
+        md += ([] if items else ["no failures"]) + [""]
+    (folder / INDEX_HTML).write_text(page(f"digitbench nightly {day} {result.suite.name}", parts), encoding="utf-8")
     (folder / REPORT_MD).write_text("\n".join(md) + "\n", encoding="utf-8")
     return folder / INDEX_HTML

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,5 +98,62 @@ def decode_rgb(data: bytes, name: str, max_megapixels: float = MAX_MEGAPIXELS) -
 
 
 def read_file(path: Path) -> Callable[[], bytes]:
-    """A reader for a photo on disk."""
+    """A reader for a photo on disk (a path the user gave, not one a dataset names: see :func:`read_inside`)."""
     return path.read_bytes
+
+
+MAX_FILE_BYTES = 256 * 2**20
+"""The largest photo file read (a 50 MP PNG stays well under it)."""
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path``, every link followed, lies inside ``root``."""
+    return Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(root)))
+
+
+def read_inside(root: Path, relative: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``root/relative``, refusing anything that is not one inside ``root``.
+
+    A link that leads out of ``root``, a folder, pipe, device or socket, and a file over
+    ``max_bytes`` are a :class:`PhotoError` naming the path: nothing outside the dataset is read, and
+    nothing blocks (a pipe is opened non-blocking and refused before any read).
+    """
+    path = Path(root) / relative
+    real = Path(os.path.realpath(path))
+    if not inside(root, path):
+        raise PhotoError(f"{path}: leads outside the dataset folder {root} (a link?); only files inside it are read")
+    try:
+        info = os.stat(real)
+    except FileNotFoundError:
+        raise PhotoError(f"{path}: file not found; check the dataset folder") from None
+    except OSError as exc:
+        raise PhotoError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise PhotoError(f"{path}: {_kind(info.st_mode)}, not a photo file; only regular files are read")
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise PhotoError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as handle:
+        opened = os.fstat(handle.fileno())
+        if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+            raise PhotoError(f"{path}: changed while being opened; only regular files inside the dataset are read")
+        if opened.st_size > max_bytes:
+            raise PhotoError(f"{path}: {opened.st_size} bytes, over the {max_bytes} byte limit of a photo file")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise PhotoError(f"{path}: over the {max_bytes} byte limit of a photo file")
+    return data
+
+
+def reader_inside(root: Path, relative: str) -> Callable[[], bytes]:
+    """A reader of ``root/relative`` through :func:`read_inside`."""
+    return lambda: read_inside(root, relative)

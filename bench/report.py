@@ -1,16 +1,15 @@
-"""Reports of one run, as pure functions of its :class:`bench.results.run.Run`: summary.csv, report.md,
-a rich table."""
+"""Reports of one run, as pure functions of its :class:`bench.results.run.Run`: the comparison table
+(as cells, a DataFrame, Markdown, a rich table, JSON), one row per record for Parquet, and report.md."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from bench.results.folder import write_json_atomic
+from bench.dataset import SYNTHETIC
+from bench.metrics import read_number
 from bench.results.run import RowResult, Run
+from bench.validation import markup_safe
 
-SUMMARY_CSV = "summary.csv"
-REPORT_MD = "report.md"
-CURVES_JSON = "curves.json"
+REAL_PHOTOS_COMMAND = "bench datasets fetch svhn --split test && bench run --dataset svhn-test"
 
 COLUMNS = ("backend", "status", "images", "errors", "digit_precision", "digit_recall", "digit_f1",
            "sequence_accuracy", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "latency_n",
@@ -104,17 +103,42 @@ def display_rows(run: Run) -> list[list[str]]:
     return table
 
 
+def dataset_caveat(run: Run) -> str | None:
+    """What a person must know before reading the accuracy of a run on the embedded synthetic photos."""
+    if run.dataset.name != SYNTHETIC:
+        return None
+    return ("These are the embedded synthetic photos (bench/synthetic.py), drawn by the same generator the "
+            "bundled detector was trained on: they show the harness at work, not any model's accuracy on real "
+            f"photos. For real photos run `{REAL_PHOTOS_COMMAND}` (or `bench run --dataset FOLDER` with an "
+            "SVHN-style folder).")
+
+
+def photos_sentence(run: Run) -> str:
+    """Which photos ran: how many, of which dataset, and the fingerprint of that selection."""
+    dataset = run.dataset
+    limit = f" (--limit {run.options.limit})" if run.options.limit is not None else ""
+    described = f": {dataset.description}" if dataset.description else ""
+    return (f"Photos: {dataset.photos} run{limit}, dataset {dataset.name}{described} "
+            f"(fingerprint {dataset.fingerprint}).")
+
+
+def method_sentence(run: Run) -> str:
+    """What each latency figure rests on."""
+    return (f"Each latency figure rests on every successfully recognized photo x {run.options.repeats} "
+            f"pass(es), after 1 first inference and {run.options.warmup} warm-up call(s); latency is the "
+            "backend's own measurement, as close to the work as it can get.")
+
+
 def markdown_report(run: Run) -> str:
     """report.md: the table, what it rests on, and the environment."""
     env = run.environment
     dataset = run.dataset
     table = display_rows(run)
+    caveat = dataset_caveat(run)
     lines = [f"# digitbench run {run.run_id}", "",
              f"Status: **{run.status}** (started {run.started}, finished {run.finished}).", "",
-             f"Dataset: {dataset.description or dataset.name} (fingerprint {dataset.fingerprint}). "
-             f"Each latency figure rests on every successfully recognized photo x {run.options.repeats} "
-             f"pass(es), after 1 first inference and {run.options.warmup} warm-up call(s); "
-             "latency is the backend's own measurement, as close to the work as it can get.", "",
+             *([f"> **Note:** {caveat}", ""] if caveat else []),
+             f"{photos_sentence(run)} {method_sentence(run)}", "",
              *markdown_table(table)]
     if run.skipped:
         lines += ["", "Skipped backends:", ""] + [f"- {k}: {v}" for k, v in run.skipped.items()]
@@ -132,14 +156,51 @@ def markdown_report(run: Run) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(run: Run) -> None:
-    """Write summary.csv, report.md and curves.json (each row's precision/recall curve) into the run's
-    folder, next to run.json."""
-    folder = Path(run.folder)
-    summary_frame(run).to_csv(folder / SUMMARY_CSV, index=False)
-    (folder / REPORT_MD).write_text(markdown_report(run), encoding="utf-8")
-    write_json_atomic(folder / CURVES_JSON, {name: [p.to_json() for p in row.curve] for name, row in run.rows.items()
-                                             if row.records})
+PREDICTION_COLUMNS = ("backend", "image", "truth", "text", "number", "correct", "digits_true", "digits_predicted",
+                      "digits_matched", "latency_ms", "end_to_end_ms", "wall_ms", "error", "latency_source",
+                      "replayed", "digits", "candidates")
+
+
+def prediction_rows(run: Run) -> list[dict[str, Any]]:
+    """One flat dict per prediction record (row after row, photo after photo), with its score and its
+    digits as a list of ``{label, score, left, top, width, height}``."""
+    out = []
+    for name, row in run.rows.items():
+        for record in row.records:
+            score = row.scores.get(record.image)
+            truth = run.truth.get(record.image)
+            out.append({
+                "backend": name, "image": record.image, "truth": truth.label if truth else None, "text": record.text,
+                "number": read_number(record.digits), "correct": score.sequence_correct if score else None,
+                "digits_true": score.true if score else None, "digits_predicted": score.predicted if score else None,
+                "digits_matched": score.matched if score else None, "latency_ms": record.latency_ms,
+                "end_to_end_ms": record.end_to_end_ms, "wall_ms": record.wall_ms, "error": record.error,
+                "latency_source": record.latency_source, "replayed": record.replayed,
+                "digits": [d.to_dict() for d in record.digits],
+                "candidates": None if record.candidates is None else [d.to_dict() for d in record.candidates]})
+    return out
+
+
+def predictions_frame(run: Run):
+    """Every prediction record as a pandas DataFrame (the rows of ``predictions.parquet``)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(prediction_rows(run), columns=list(PREDICTION_COLUMNS))
+    for column in ("digits_true", "digits_predicted", "digits_matched"):
+        frame[column] = frame[column].astype("Int64")
+    for column in ("latency_ms", "end_to_end_ms", "wall_ms"):
+        frame[column] = frame[column].astype("float64")
+    frame["correct"] = frame["correct"].astype("boolean")
+    return frame
+
+
+def summary_json(run: Run) -> dict[str, Any]:
+    """What ``bench run --json`` prints: the run, where it is, which photos ran and the table's rows."""
+    return {"run_id": run.run_id, "status": run.status, "folder": str(run.folder) if run.folder else None,
+            "history_id": run.history_id,
+            "dataset": {"name": run.dataset.name, "photos": run.dataset.photos, "limit": run.options.limit,
+                        "description": run.dataset.description, "fingerprint": run.dataset.fingerprint},
+            "caveat": dataset_caveat(run), "skipped": dict(run.skipped), "rows": summary_rows(run)}
 
 
 TERMINAL = ("backend", "photos", "errors", "digit F1", "whole number", "p50 ms", "p90 ms", "cold start ms",
@@ -150,12 +211,10 @@ def rich_table(run: Run):
     """The comparison as a rich Table for the terminal; row notes become the caption."""
     from rich.table import Table
 
-    from bench.validation import markup_safe
-
     rows = [[markup_safe(cell) for cell in row] for row in display_rows(run)]
     keep = [rows[0].index(title) for title in TERMINAL]
     notes = [f"{row[0]}: {row[-1]}" for row in rows[1:] if row[-1]]
-    table = Table(title=markup_safe(f"digitbench {run.run_id} - {run.dataset.name}"),
+    table = Table(title=markup_safe(f"digitbench {run.run_id} - {run.dataset.name} ({run.dataset.photos} photos)"),
                   caption="\n".join(notes) or None, caption_justify="left")
     for index in keep:
         table.add_column(rows[0][index], justify="left" if index == 0 else "right", overflow="fold")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,12 +25,13 @@ from bench.metrics import IOU_THRESHOLD
 from bench.options import build_options
 from bench.photos import MAX_MEGAPIXELS, LoadedPhoto, Photo
 from bench.registry import check_unselected_options, declared_packages, lookup, registered
-from bench.report import write_reports
+from bench.report_files import write_reports
 from bench.results.folder import RunWriter
 from bench.results.metadata import RunOptions
-from bench.results.records import Recognition
+from bench.results.records import ColdStart, Recognition
 from bench.results.run import (COMPLETE, DEFAULT_TARGET_PRECISION, FAILED, INTERRUPTED, RUNNING, ColdStartFigures,
-                               PhotoRecord, RepeatRecord, RowResult, Run, TruthRecord, measured)
+                               PhotoRecord, RepeatRecord, RowResult, Run, SessionFacts, TruthRecord, measured)
+from bench.sessions import Dealt, Session, deal
 from bench.stats import LatencyStats
 
 
@@ -66,6 +68,7 @@ class RunConfig:
     min_duration_s: float = 0.0
     latency_precision: float | None = None
     max_repeats: int = DEFAULT_MAX_REPEATS
+    sessions: int = 1
 
     def options(self) -> RunOptions:
         """The run-wide options as ``run.json`` records them."""
@@ -75,7 +78,16 @@ class RunConfig:
                           iou=self.iou, target_precision=self.target_precision,
                           candidates_floor=self.candidates_floor, min_photos=self.min_photos,
                           min_duration_s=self.min_duration_s, latency_precision=self.latency_precision,
-                          max_repeats=self.max_repeats)
+                          max_repeats=self.max_repeats, sessions=self.sessions)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A backend opened and warmed up: its cold start as it reported it, the figures, the open wall time."""
+
+    cold: ColdStart
+    figures: ColdStartFigures
+    open_wall_ms: float
 
 
 @dataclass(frozen=True)
@@ -169,6 +181,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _checked(backend: Backend, result: Recognition) -> Recognition:
+    """The backend's result, or a failed one saying what in it is unusable."""
+    problem = result.problem() if result.error is None else None
+    if problem is None:
+        return result
+    return Recognition.failed(f"{backend.row} returned {problem}")
+
+
+def _described(backend: Backend) -> dict[str, Any]:
+    try:
+        return backend.describe()
+    except Exception as exc:
+        return {"error": _one_line(exc)}
+
+
 def _one_line(exc: BaseException) -> str:
     text = first_line(exc, "")
     return text if isinstance(exc, BenchError) else f"{type(exc).__name__}: {text}"
@@ -234,8 +261,10 @@ class Runner:
                 continue
         return loaded
 
-    def _call(self, backend: Backend, photos: Sequence[LoadedPhoto]) -> tuple[list[Recognition], float]:
+    def _call(self, backend: Backend, photos: Sequence[LoadedPhoto]) -> tuple[list[Recognition], float, bool]:
+        """Recognize loaded photos: the results, the wall time per photo, and whether the backend raised."""
         start = time.perf_counter_ns()
+        raised = False
         try:
             results = backend.recognize(photos)
             if len(results) != len(photos):
@@ -243,15 +272,64 @@ class Runner:
         except KeyboardInterrupt:
             raise
         except Exception as exc:
-            message = _one_line(exc)
+            message, raised = _one_line(exc), True
             results = [Recognition.failed(message) for _ in photos]
         wall = ms_since(start) / max(len(photos), 1)
-        return results, wall
+        return [_checked(backend, r) for r in results], wall, raised
 
     def _batches(self, size: int) -> Iterator[list[Photo]]:
         photos = self.dataset.photos
         for start in range(0, len(photos), max(size, 1)):
             yield photos[start:start + size]
+
+    def _start(self, backend: Backend, row: str) -> Started:
+        """Open a backend, then its first inference and the warm-up calls."""
+        size = backend.batch_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise UsageError(f"{row}: the backend's batch_size is {size!r}; it must be a whole number of 1 or more")
+        start = time.perf_counter_ns()
+        cold = backend.open()
+        open_wall = ms_since(start)
+        warm = self._warm_photos(max(self.config.warmup, backend.batch_size, 1))
+        first_ms = None
+        if warm:
+            first, first_wall, _ = self._call(backend, warm[:1])
+            first_ms = first[0].latency_ms if first[0].latency_ms is not None else first_wall
+            if first[0].error:
+                self.observer.note(f"{row}: first inference failed: {first[0].error}")
+            size = backend.batch_size
+            for call in range(self.config.warmup):
+                self._call(backend, [warm[(call * size + k) % len(warm)] for k in range(size)])
+        return Started(cold, ColdStartFigures.of(cold, first_ms), open_wall)
+
+    def _start_sessions(self, planned: PlannedRow, first: Backend) -> list[tuple[Backend, Started | Exception]]:
+        """Start ``first`` and the row's other sessions (``--sessions``) at once, each opened and warmed up."""
+        backends = [first, *(planned.cls(planned.options, planned.row) for _ in range(self.config.sessions - 1))]
+
+        def start_one(backend: Backend) -> tuple[Backend, Started | Exception]:
+            try:
+                return backend, self._start(backend, planned.row)
+            except Exception as exc:
+                if backend is not first:
+                    backend.close()
+                return backend, exc
+
+        if len(backends) == 1:
+            return [start_one(first)]
+        with ThreadPoolExecutor(max_workers=len(backends)) as pool:
+            return list(pool.map(start_one, backends))
+
+    def _replacement(self, planned: PlannedRow) -> Callable[[], Backend]:
+        def replace_session() -> Backend:
+            backend = planned.cls(planned.options, planned.row)
+            try:
+                self._start(backend, planned.row)
+            except BaseException:
+                backend.close()
+                raise
+            self.observer.note(f"{planned.row}: a lost session was replaced by a new one")
+            return backend
+        return replace_session
 
     def _run_row(self, planned: PlannedRow) -> None:
         row = planned.row
@@ -262,35 +340,30 @@ class Runner:
         self.observer.row_started(row, len(self.dataset.photos))
         records: list[PhotoRecord] = []
         repeats: list[RepeatRecord] = []
+        sessions = [Session(0, backend)]
+        started: list[Started] = []
         cold_facts: dict[str, Any] = {}
         status, error = RUNNING, None
         try:
-            start = time.perf_counter_ns()
-            try:
-                cold = backend.open()
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:
-                status, error = FAILED, _one_line(exc)
+            outcomes = self._start_sessions(planned, backend)
+            if isinstance(outcomes[0][1], Exception):
+                status, error = FAILED, _one_line(outcomes[0][1])
                 self.observer.note(f"{row}: could not start: {error}")
                 return
-            open_wall = ms_since(start)
-            warm = self._warm_photos(max(self.config.warmup, backend.batch_size, 1))
-            first_ms = None
-            if warm:
-                first, first_wall = self._call(backend, warm[:1])
-                first_ms = first[0].latency_ms if first[0].latency_ms is not None else first_wall
-                if first[0].error:
-                    self.observer.note(f"{row}: first inference failed: {first[0].error}")
-                size = backend.batch_size
-                for call in range(self.config.warmup):
-                    self._call(backend, [warm[(call * size + k) % len(warm)] for k in range(size)])
-            cold_facts = dict(cold_start=ColdStartFigures.of(cold, first_ms), download_bytes=int(cold.download_bytes),
-                            library_bytes=int(cold.library_bytes), open_wall_ms=round(open_wall, 3), cold_start_details=dict(cold.details),
-                            warmup=self.config.warmup)
+            started.append(outcomes[0][1])
+            for more, outcome in outcomes[1:]:
+                if isinstance(outcome, Exception):
+                    self.observer.note(f"{row}: a session could not start: {_one_line(outcome)}")
+                    continue
+                sessions.append(Session(len(sessions), more))
+                started.append(outcome)
+            first = started[0]
+            cold_facts = dict(cold_start=first.figures, download_bytes=int(first.cold.download_bytes),
+                              library_bytes=int(first.cold.library_bytes), open_wall_ms=round(first.open_wall_ms, 3),
+                              cold_start_details=dict(first.cold.details), warmup=self.config.warmup)
             passes, measuring = 0, time.perf_counter_ns()
             while passes == 0 or self._another_pass(row, passes, measuring, records, repeats):
-                for record in self._measured_pass(backend, row):
+                for record in self._measured_pass(sessions, planned):
                     if passes == 0:
                         self.writer.prediction(record)
                         records.append(record)
@@ -306,11 +379,15 @@ class Runner:
             status = INTERRUPTED
             raise
         finally:
-            try:
-                describe = backend.describe()
-            except Exception as exc:
-                describe = {"error": _one_line(exc)}
-            backend.close()
+            described = [_described(s.backend) for s in sessions]
+            for session in sessions:
+                for used in session.backends:
+                    used.close()
+            describe = described[0]
+            if len(sessions) > 1:
+                cold_facts.update(sessions=tuple(SessionFacts(s.index, facts.figures, s.photos, len(s.retired), about)
+                                                 for s, facts, about in zip(sessions, started, described)),
+                                  sessions_share_machine=planned.cls.runs_on_this_machine(planned.options))
             result = replace(result, status=status, error=error, describe=describe, records=tuple(records),
                              repeat_records=tuple(repeats), **cold_facts)
             self.run = self.run.with_row(result)
@@ -348,29 +425,45 @@ class Runner:
                             f"{self.config.max_error_rate:g}; first: {failed[0].error}")
         return COMPLETE, None
 
-    def _measured_pass(self, backend: Backend, row: str) -> Iterator[PhotoRecord]:
-        """One pass over every photo, batch by batch; a row that keeps failing stops calling the backend."""
-        failures = 0
-        for batch in self._batches(backend.batch_size):
-            loaded, failed = [], {}
+    def _loaded_call(self, backend: Backend, batch: Sequence[Photo]) -> tuple[list[Recognition], list[float | None],
+                                                                               bool]:
+        """Load a batch's photos and recognize those that load: a result and a wall time per photo (none for
+        a photo that did not load), and whether the backend's engine failed (it raised, or is not healthy)."""
+        loaded, failed = [], {}
+        for photo in batch:
+            try:
+                loaded.append(self._load(photo))
+            except PhotoError as exc:
+                failed[photo.image] = str(exc)
+        results, wall, raised = self._call(backend, loaded) if loaded else ([], None, False)
+        by_image = {lp.photo.image: r for lp, r in zip(loaded, results)}
+        merged = [Recognition.failed(failed[p.image]) if p.image in failed else by_image[p.image] for p in batch]
+        walls = [None if p.image in failed else wall for p in batch]
+        return merged, walls, raised or not backend.healthy()
+
+    def _measured_pass(self, sessions: list[Session], planned: PlannedRow) -> Iterator[PhotoRecord]:
+        """One pass over every photo, batch by batch, dealt across the row's sessions; a row that keeps
+        failing stops calling the backend."""
+        row, failures = planned.row, 0
+        batches = list(self._batches(sessions[0].backend.batch_size))
+        if len(sessions) == 1:
+            dealt = (Dealt(number, batch, *self._loaded_call(sessions[0].backend, batch)[:2], None)
+                     for number, batch in enumerate(batches))
+        else:
+            dealt = deal(sessions, batches, self._loaded_call, self._replacement(planned))
+        done = 0
+        for item in dealt:
+            for photo, result, wall in zip(item.items, item.results, item.walls):
+                yield PhotoRecord.of(row, photo.image, result, wall, self.config.candidates_floor, item.session)
+                failures = failures + 1 if result.error else 0
+            done += 1
+            if failures >= self.config.max_consecutive_failures:
+                break
+        dealt.close()
+        for batch in batches[done:]:
             for photo in batch:
-                try:
-                    loaded.append(self._load(photo))
-                except PhotoError as exc:
-                    failed[photo.image] = str(exc)
-            stopped = failures >= self.config.max_consecutive_failures
-            results, wall = self._call(backend, loaded) if loaded and not stopped else ([], None)
-            by_image = {lp.photo.image: r for lp, r in zip(loaded, results)}
-            for photo in batch:
-                if photo.image in failed:
-                    result, photo_wall = Recognition.failed(failed[photo.image]), None
-                elif stopped:
-                    result, photo_wall = Recognition.failed(
-                        f"not run: {row} stopped after {failures} consecutive failures"), None
-                else:
-                    result, photo_wall = by_image[photo.image], wall
-                    failures = failures + 1 if result.error else 0
-                yield PhotoRecord.of(row, photo.image, result, photo_wall, self.config.candidates_floor)
+                yield PhotoRecord.of(row, photo.image, Recognition.failed(
+                    f"not run: {row} stopped after {failures} consecutive failures"), None)
 
 
 def run_benchmark(config: RunConfig, observer: Observer | None = None, dataset: Dataset | None = None) -> Run:
@@ -385,4 +478,4 @@ def run_benchmark(config: RunConfig, observer: Observer | None = None, dataset: 
     try:
         return runner.execute()
     finally:
-        write_reports(runner.run)
+        write_reports(runner.run, {photo.image: photo for photo in dataset.photos})

@@ -24,6 +24,14 @@ DTYPES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 6: "int8", 9: "int
 """TensorFlow's ``DataType`` enum values a detector's inputs and outputs use."""
 
 
+def converted_dir(saved_model: Path, kind: str) -> Path:
+    """Where a SavedModel's converted forms of one ``kind`` live (``tfjs``, ``onnx``): beside its files,
+    or beside the folder for an export whose SavedModel is a folder named ``saved_model``."""
+    saved_model = Path(saved_model)
+    base = saved_model.parent if saved_model.name == "saved_model" else saved_model
+    return base / kind
+
+
 def is_saved_model(folder: Path) -> bool:
     """Whether ``folder`` holds a TF SavedModel."""
     return (Path(folder) / "saved_model.pb").is_file()

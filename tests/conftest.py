@@ -94,3 +94,21 @@ def _need_converter() -> None:
         import_converter()
     except ConversionError as exc:
         pytest.skip(str(exc))
+
+
+def rendered_line(text: str, size: int = 40, pad: int = 20) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """``text`` set as one line of dark type on a light ground, and each character's x-extent."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", size)
+    image = Image.new("RGB", (int(font.getlength(text)) + 2 * pad, size + 2 * pad), (235, 235, 225))
+    ImageDraw.Draw(image).text((pad, pad), text, font=font, fill=(20, 20, 20))
+    extents = [(pad + font.getlength(text[:i]), pad + font.getlength(text[:i + 1])) for i in range(len(text))]
+    return np.asarray(image), extents
+
+
+def loaded_photo(rgb: np.ndarray, name: str = "x.png") -> LoadedPhoto:  # noqa: F821
+    """A decoded photo as the runner hands it to a backend (no dataset behind it)."""
+    from bench.photos import LoadedPhoto, Photo
+
+    return LoadedPhoto(Photo(name, "", [], lambda: png_bytes(rgb)), rgb, png_bytes(rgb))

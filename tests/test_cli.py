@@ -68,7 +68,8 @@ def test_backends_lists_each_backend_with_its_availability(capsys):
     assert "oracle" in capsys.readouterr().out
 
 
-def test_sigterm_marks_the_run_interrupted_and_keeps_records(tmp_path: Path):
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_sigterm_marks_the_run_interrupted_and_keeps_records(tmp_path: Path, signal_name: str):
     import signal
     import time
 
@@ -82,7 +83,7 @@ def test_sigterm_marks_the_run_interrupted_and_keeps_records(tmp_path: Path):
             if len(lines) >= 2:
                 break
             time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(getattr(signal, signal_name))
         proc.wait(timeout=30)
     finally:
         proc.kill()

@@ -50,6 +50,21 @@ def test_smoke_training_logs_each_epoch_resumes_and_exports(tiny_dataset: Path, 
     assert metadata["input"]["height"] == 32 and metadata["classes"].startswith("zero-based")
     assert info.weights_bytes == info.params * 4
 
+    again = export_run(out, tmp_path / "model")
+    assert (again.path / "saved_model.pb").is_file() and not list(tmp_path.glob(".model.*"))
+    keep = tmp_path / "not-a-model"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="exists and is not a SavedModel"):
+        export_run(out, keep)
+    assert (keep / "notes.txt").read_text() == "mine"
+
+
+def test_export_without_out_is_refused_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit) as exit_info:
+        _parser().parse_args(["model", "export", "--run", str(tmp_path)])
+    assert exit_info.value.code == 2 and "--out" in capsys.readouterr().err
+
 
 def test_resume_refuses_different_settings(tiny_dataset: Path, tmp_path: Path):
     from dataclasses import replace

@@ -99,7 +99,7 @@ def test_two_nightly_runs_record_compare_and_report(config_file, tmp_path):
     page = (second.report_dir / "index.html").read_text()
     assert "Comparison with baseline #1" in page and "Failure gallery" in page
     assert len(re.findall(r"src='data:image/png;base64,", page)) >= 3
-    assert "<script" not in page and "http" not in page
+    assert "<script" not in page and not re.search(r"https?://", page)
     markdown = (second.report_dir / "report.md").read_text()
     for image in re.findall(r"\]\((images/[^)]+)\)", markdown):
         assert (second.report_dir / image).is_file()
@@ -113,7 +113,10 @@ def test_a_suite_changed_since_the_baseline_is_refused_and_not_accepted(config_f
     config_file.write_text(config_file.read_text().replace("seed = 3", "seed = 4"))
     changed = run_nightly(load_config(config_file), store_path=store, reports_dir=reports, day="2026-11-25")
     assert changed.refused and "seed 3 -> 4" in changed.refused and not changed.accepted
-    assert "bench accept" in (changed.report_dir / "index.html").read_text()
+    page = (changed.report_dir / "index.html").read_text()
+    assert "bench accept" in page
+    assert "differs from the baseline in" in page and re.search(r"<td>#2 [^<]*</td><td>oracle</td><td>options seed</td>", page)
+    assert "Drawn as squares" in (changed.report_dir / "report.md").read_text()
 
 
 def test_other_suites_report_in_their_own_folder(config_file, tmp_path, capsys):

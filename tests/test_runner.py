@@ -12,7 +12,7 @@ from backends.oracle import OracleBackend, OracleOptions
 from bench.backend import Backend
 from bench.dataset import load_dataset
 from bench.photos import LoadedPhoto
-from bench.results.records import ColdStart, Recognition
+from bench.results.records import ColdStart, Digit, Recognition
 from bench.results.folder import RunWriter, read_jsonl
 from bench.runner import Plan, PlannedRow, Runner, RunConfig, run_benchmark
 
@@ -27,9 +27,9 @@ def run_rows(tmp_path: Path, dataset, rows: list[PlannedRow], **config) -> tuple
     try:
         runner.execute()
     finally:
-        from bench.report import write_reports
+        from bench.report_files import write_reports
 
-        write_reports(runner.run)
+        write_reports(runner.run, {p.image: p for p in dataset.photos})
     return out, read_run(out)
 
 
@@ -180,3 +180,21 @@ def test_first_inference_and_warmup_are_not_in_the_warm_distribution(tiny_datase
     row = run["backends"]["oracle"]
     assert row["cold_start_ms"]["first_inference"] == 500.0
     assert row["latency_ms"]["max"] < 500.0
+
+
+class Unsound(FlakyBackend):
+    """Returns a digit labelled 12, then a NaN score, then a sound answer."""
+
+    def recognize(self, photos):
+        self.calls += 1
+        bad = {2: Digit(12, 0.9, 0, 0, 5, 5), 3: Digit(1, float("nan"), 0, 0, 5, 5)}.get(self.calls)
+        return [Recognition([bad] if bad else [], "", 1.0) for _ in photos]
+
+
+def test_unsound_backend_answers_are_error_records_not_a_crash(tiny_dataset: Path, tmp_path: Path):
+    out, run = run_rows(tmp_path, load_dataset(tiny_dataset), [PlannedRow("unsound", "unsound", Unsound, None)],
+                        warmup=0, max_error_rate=1.0)
+    errors = [r["error"] for r in read_jsonl(out / "predictions.jsonl")]
+    assert errors[0] == "unsound returned a digit labelled 12; labels are the digits 0-9"
+    assert "not a finite number" in errors[1] and errors[2] is None
+    assert run["backends"]["unsound"]["status"] == "complete" and run["status"] == "complete"

@@ -94,3 +94,54 @@ def test_hocr_parsing_keeps_text_drops_non_digits_and_applies_threshold():
     d = digits[0]
     assert (d.label, d.left, d.top, d.width, d.height) == (1, 5.0, 10.0, 10.0, 20.0)
     assert d.score == pytest.approx(0.915)
+
+
+def _peak_rss_mb_of_preprocess(width: int, height: int) -> float:
+    """Peak resident memory of a fresh process that preprocesses one ``width`` x ``height`` photo (its own
+    VmHWM: getrusage's maximum would include the parent's size before exec)."""
+    import subprocess
+    import sys
+
+    code = ("import re, numpy as np\n"
+            "from backends.tesseract import TesseractOptions, preprocess\n"
+            f"image, scale = preprocess(np.full(({height}, {width}, 3), 128, np.uint8), TesseractOptions())\n"
+            "peak = int(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1))\n"
+            "print('peak', image.size, peak / 1024)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    _, pixels, peak = [line for line in done.stdout.splitlines() if line.startswith("peak ")][-1].split()
+    assert int(pixels) <= 4_000_000
+    return float(peak)
+
+
+def test_upscaling_a_long_thin_photo_stays_within_a_memory_bound():
+    assert _peak_rss_mb_of_preprocess(20000, 1) < 400
+
+
+def test_upscale_keeps_the_tuned_factor_for_ordinary_photos_and_caps_extreme_ones():
+    from backends.tesseract import MAX_UPSCALED_PIXELS, upscale_factor
+
+    assert upscale_factor(60, 30, 96) == pytest.approx(3.2)
+    assert upscale_factor(200, 120, 96) == 1.0
+    assert upscale_factor(20000, 1, 96) == 1.0
+    factor = upscale_factor(3000, 10, 96)
+    assert 1.0 < factor < 9.6 and 3000 * 10 * factor ** 2 <= MAX_UPSCALED_PIXELS * 1.0001
+
+
+def test_a_long_thin_photo_is_recognized_or_one_error_line():
+    [result] = recognize(np.full((1, 20000, 3), 200, np.uint8))
+    assert result.error is None or "\n" not in result.error
+
+
+def test_a_tesseract_failure_is_reported_with_its_own_message_not_as_a_timeout():
+    rgb, _ = rendered_number("12")
+    [result] = recognize(rgb, oem=0)
+    assert result.error is not None and "timeout" not in result.error
+    assert result.error.startswith("tesseract failed (exit status")
+    assert "legacy" in result.error or "language" in result.error
+
+
+def test_a_slow_tesseract_is_reported_as_a_timeout():
+    rgb, _ = rendered_number("12")
+    [result] = recognize(rgb, timeout_s=0.001)
+    assert "timeout" in result.error and "--tesseract-timeout-s" in result.error

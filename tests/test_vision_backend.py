@@ -279,3 +279,49 @@ def test_missing_client_library_names_the_install_command(monkeypatch):
     assert VisionBackend.unavailable_reason(VisionOptions()) == (
         "google-cloud-vision not installed: pip install 'digitbench[vision]'")
     assert VisionBackend.unavailable_reason(VisionOptions(replay=".")) is None
+
+
+def test_cost_is_measured_over_the_photos_read_and_projected_after_the_free_tier():
+    from backends.vision.usage import Usage, monthly_cost_usd
+
+    usage = Usage(units=104, photos={f"{i}.png" for i in range(100)})
+    assert usage.cost_per_1000_photos(1.50) == pytest.approx(1.56)
+    assert monthly_cost_usd(1000, 1.50) == 0.0 and monthly_cost_usd(31_000, 1.50) == pytest.approx(45.0)
+    assert monthly_cost_usd(6_001_000, 1.50) == pytest.approx(4_999_000 * 1.5 / 1000 + 1_001_000 * 0.6 / 1000)
+    assert usage.projection(1000, 1.50, 1000).startswith("1,000 photos a day costs about $45.30 a month")
+
+
+def test_requests_are_paced_under_a_quota_and_the_wait_is_counted_apart():
+    from backends.vision.usage import Pacer
+
+    now, slept = [0.0], []
+    pacer = Pacer(120, clock=lambda: now[0], sleep=lambda s: slept.append(s) or now.__setitem__(0, now[0] + s))
+    assert [pacer.wait() for _ in range(3)] == [0.0, 0.5, 0.5] and slept == [0.5, 0.5]
+    now[0] += 2.0
+    assert pacer.wait() == 0.0 and Pacer(0).wait() == 0.0
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_describe_reports_the_measured_cost_and_the_monthly_projection(emulator, backend_for, transport):
+    photo = make_photo("a.png", 5)
+    emulator.add_answer(photo.encoded, number_response("7"))
+    backend = backend_for(transport, max_rpm=6000.0)
+    for _ in range(3):
+        backend.recognize([photo])
+    described = backend.describe()
+    assert described["units"] == 3 and described["photos"] == 1
+    assert described["estimated_cost_usd_per_1000"] == pytest.approx(4.5)
+    assert "1,000 photos a day costs about" in described["monthly_projection"]
+    assert any("per 1,000 photos as measured" in note for note in described["notes"])
+
+
+def test_a_rest_401_the_auth_library_retries_itself_is_counted(emulator, backend_for, tmp_path):
+    key_file = str(throwaway_service_account(tmp_path / "sa.json"))
+    backend = backend_for("rest", key_file=key_file)
+    emulator.faults.append(Fault(401, "Request had invalid authentication credentials."))
+    [result] = backend.recognize([make_photo("a.png", 9)])
+    assert len(emulator.received) == 2
+    described = backend.describe()
+    assert result.error is None
+    assert (described["requests"], described["retries"], described["auth_retries"]) == (2, 1, 1)
+    assert "2 requests, 1 retries (1 by google-auth after a 401)" in described["notes"]

@@ -29,7 +29,7 @@ from bench.metrics import read_number
 from bench.model.preprocess import Transform, letterbox_transform
 from bench.od_api import FALLBACK_THRESHOLD, ClassFit, ClassMap, Decoder, above, decode, resolve_classes, threshold_of
 from bench.photos import LoadedPhoto
-from bench.results.records import ColdStart, Recognition
+from bench.results.records import ColdStart, Digit, Recognition
 from bench.saved_model import DEFAULT_MODEL
 from bench.tfjs_convert import QUANTIZATIONS
 
@@ -71,6 +71,14 @@ class TfjsBackend(Backend):
         return source_problem(model_source(options), options.model is None, options.quantization)
 
     @classmethod
+    def runs_on_this_machine(cls, options: TfjsOptions) -> bool:
+        from urllib.parse import urlsplit
+
+        if options.webdriver_url is None:
+            return True
+        return urlsplit(options.webdriver_url).hostname in ("localhost", "127.0.0.1", "::1")
+
+    @classmethod
     def rows(cls, options: TfjsOptions) -> list[tuple[str, Any]]:
         emulation(options)
         if not options.quantization:
@@ -101,7 +109,8 @@ class TfjsBackend(Backend):
         chromium = self.options.chromium
         if chromium is None and self.options.webdriver_url is None:
             chromium = LOCAL_CHROMIUM
-        spec = BrowserSpec(chromium, self.options.chromedriver, self.options.webdriver_url, self.options.serve_host)
+        spec = BrowserSpec(chromium, self.options.chromedriver, self.options.webdriver_url, self.options.serve_host,
+                           tuple(self.options.capability_map().items()))
         return PageConfig(self.tfjs_backend, self.emulation, self.options.cache == "warm", self.options.indexeddb,
                           self.model.sha256, tuple(name for _, name in self.outputs.fetch()), spec,
                           self.options.batch_timeout_s, self._load_timeout_s(), self.options.image_path,
@@ -166,6 +175,9 @@ class TfjsBackend(Backend):
                     self.session.close()
                     self.session = None
         return f"browser not restarted again after {self.restarts} restarts (--tfjs-max-restarts); last: {reason}"
+
+    def healthy(self) -> bool:
+        return self.session is not None
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         def failed(message: str) -> list[Recognition]:
@@ -292,6 +304,16 @@ def timing_disagreement(cold: ColdStart | None, tolerance: float = 0.25, slack_m
     if body is not None and served is not None and abs(body - served) > tolerance * max(served, 1):
         notes.append(f"library {body} bytes by Resource Timing but {served} bytes sent by the server")
     return notes
+
+
+def to_digits(raw: dict[str, Any], photo: LoadedPhoto, model_input: dict[str, int | None],
+              min_score: float) -> list[Digit]:
+    """The digits of a page's raw ``boxes``/``scores``/``classes`` (zero-based classes, a letterboxed
+    or any-size input) at or above ``min_score``, in photo pixels: for pages that answer in that form
+    (``ortweb``)."""
+    to_photo = photo_mapping(photo, model_input, photo.width, photo.height)
+    found = Decoder(ClassMap("zero-based", "the page")).candidates(raw["boxes"], raw["scores"], raw["classes"], to_photo)
+    return above(found, min_score)
 
 
 def camel_to_snake(name: str) -> str:

@@ -41,6 +41,7 @@ class BrowserSpec:
     chromedriver: str
     webdriver_url: str | None = None
     serve_host: str = "127.0.0.1"
+    capabilities: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,8 @@ class Browser:
             options.add_argument(f"--crash-dumps-dir={self.root / 'crashes'}")
         if self.spec.chromium:
             options.binary_location = self.spec.chromium
+        for name, value in self.spec.capabilities:
+            options.set_capability(name, value)
         return options
 
     def _start(self) -> None:

@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import json
+
 import dataclasses
 import re
 from dataclasses import dataclass
@@ -171,6 +173,21 @@ class TfjsOptions:
     chromium: str | None = option(None, f"browser binary (default: {LOCAL_CHROMIUM} locally, the endpoint's own "
                                   "with --webdriver-url)")
     chromedriver: str = option("/usr/bin/chromedriver", "chromedriver binary (never downloaded)")
+    capabilities: str = option("", "W3C capabilities added to the browser request, a JSON object, e.g. "
+                               '{"platformName": "android", "se:name": "pixel-7"} to pick a grid node or a device')
+
+    def capability_map(self) -> dict:
+        """``--tfjs-capabilities`` as a dict, or a UsageError naming the option."""
+        if not self.capabilities.strip():
+            return {}
+        try:
+            value = json.loads(self.capabilities)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--tfjs-capabilities: not valid JSON ({exc.msg}); give an object like "
+                             '\'{"platformName": "linux"}\'') from None
+        if not isinstance(value, dict):
+            raise UsageError("--tfjs-capabilities: give a JSON object of capability names and values")
+        return value
 
     def row_name(self) -> str:
         """``tfjs-<backend>-<quantization>`` of a single-row configuration."""
@@ -194,7 +211,9 @@ class Emulation:
 
 
 def emulation(options: TfjsOptions) -> Emulation:
-    """Resolve ``--device`` and the explicit options into the settings applied to the browser."""
+    """Resolve ``--device`` and the explicit options into the settings applied to the browser (and check
+    ``--tfjs-capabilities`` on the way)."""
+    options.capability_map()
     device = DEVICES[options.device]
     spec = options.network if options.network is not None else device.network
     throttle = options.cpu_throttle if options.cpu_throttle is not None else device.cpu_throttle

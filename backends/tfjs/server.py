@@ -89,6 +89,18 @@ class Routes:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def folder_files(prefix: str, folder: Path, skip: tuple[str, ...] = ("node_modules",)) -> dict[str, Path]:
+    """Every file under ``folder`` at ``prefix`` + its relative path, for a page that serves a folder
+    as it is; folders named in ``skip`` below it (a page's own ``node_modules``) are left out."""
+    folder = Path(folder)
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and not any(part in skip for part in relative.parts[:-1]):
+            found[prefix + relative.as_posix()] = path
+    return found
+
+
 def clean_path(raw: str) -> str | None:
     """The URL path of a request target, or ``None`` when it is not one a page would ask for."""
     if not raw or len(raw) > MAX_PATH:

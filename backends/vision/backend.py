@@ -11,7 +11,7 @@ import importlib.util
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from backends.vision.endpoint import Endpoint
 from backends.vision.options import VisionOptions
 from backends.vision.parse import read_response
 from backends.vision.recording import Recorded, Recordings, response_key
-from backends.vision.usage import Usage
+from backends.vision.usage import Pacer, Usage
 from bench.backend import Backend
 from bench.clock import ms_since
 from bench.errors import RequestFailed, UsageError
@@ -51,9 +51,11 @@ class VisionBackend(Backend):
         super().__init__(options, row)
         self.batch_size = self.options.batch_size
         self.usage = Usage()
+        self._pacer = Pacer(self.options.max_rpm)
         self._client: Any = None
         self._source: CredentialSource | None = None
         self._fatal: str | None = None
+        self._http_sent: Callable[[], int] | None = None
         self._rng = random.Random(0)
         self._recordings: Recordings | None = None
         self._replay: Recordings | None = None
@@ -113,11 +115,12 @@ class VisionBackend(Backend):
             except OSError as exc:
                 raise RuntimeError(f"--vision-record {self.options.record}: cannot create {self._recordings.folder} "
                                    f"({exc.strerror or exc}); choose a writable folder") from None
-        from backends.vision.client import open_client
+        from backends.vision.client import count_http_attempts, open_client
 
         opened = open_client(endpoint, self.options.transport, found, self.options.quota_project,
                              self.options.timeout_s)
         self._client = opened.client
+        self._http_sent = count_http_attempts(self._client)
         details: dict[str, Any] = dict(opened.steps_ms)
         if details["connect_ms"] is None:
             details["connect"] = "REST connects on the first request: part of first_inference"
@@ -160,17 +163,17 @@ class VisionBackend(Backend):
             return self._client.batch_annotate_images(requests=requests, timeout=self.options.timeout_s,
                                                       retry=None).responses
 
+        self.usage.paced_ms += 1000 * self._pacer.wait()
+        before = self._http_sent() if self._http_sent else None
         try:
             answer = send(call, self.options.retry_policy, self.redact, self._rng)
         except RequestFailed as failed:
-            self.usage.requests += 1 + failed.retries
-            self.usage.retries += failed.retries
+            self.usage.count(1 + failed.retries, self._sent_since(before))
             self.usage.failed_requests += 1
             if failed.fatal:
                 self._fatal = str(failed)
             return [Recognition.failed(str(failed)) for _ in photos]
-        self.usage.requests += 1 + answer.retries
-        self.usage.retries += answer.retries
+        self.usage.count(1 + answer.retries, self._sent_since(before))
         responses = [_to_json(r) for r in answer.result]
         if len(responses) != len(photos):
             message = f"malformed response from Cloud Vision: {len(responses)} answers for {len(photos)} photos"
@@ -185,10 +188,14 @@ class VisionBackend(Backend):
         for loaded, response in zip(photos, responses, strict=True):
             result = self._recognition(loaded, response, share, details)
             self.usage.units += result.error is None
+            self.usage.photos.add(loaded.photo.image)
             if self._recordings is not None:
                 self._record(loaded, response, share, answer.round_trip_ms, len(photos))
             results.append(result)
         return results
+
+    def _sent_since(self, before: int | None) -> int | None:
+        return None if before is None or self._http_sent is None else self._http_sent() - before
 
     def _recognition(self, loaded: LoadedPhoto, response: dict[str, Any], latency_ms: float,
                      details: dict[str, Any], replayed: bool = False) -> Recognition:
@@ -235,8 +242,10 @@ class VisionBackend(Backend):
         except metadata.PackageNotFoundError:
             version = None
         price = self.options.price_per_1000
+        measured = self.usage.cost_per_1000_photos(price)
         info: dict[str, Any] = {"feature": self.options.feature_type, "google-cloud-vision": version,
-                                "estimated_cost_usd_per_1000": round(price, 4), "notes": []}
+                                "estimated_cost_usd_per_1000": round(price if measured is None else measured, 4),
+                                "list_price_usd_per_1000": price, "notes": []}
         if self._replay is not None:
             info.update(replayed_from=str(self._replay.folder))
             info["notes"].append(f"replayed from {self._replay.folder}: no requests sent, latency as recorded")
@@ -245,11 +254,23 @@ class VisionBackend(Backend):
         info.update(transport=self.options.transport, endpoint=str(self.endpoint),
                     credentials=self._source.describe() if self._source else None,
                     photos_per_request=self.batch_size, requests=self.usage.requests, retries=self.usage.retries,
+                    auth_retries=self.usage.auth_retries,
                     failed_requests=self.usage.failed_requests, units=self.usage.units,
-                    estimated_cost_usd=round(cost, 4))
+                    photos=len(self.usage.photos), estimated_cost_usd=round(cost, 4),
+                    monthly_projection=self.usage.projection(self.options.photos_per_day, price,
+                                                             self.options.free_units),
+                    paced_ms=round(self.usage.paced_ms, 1), max_rpm=self.options.max_rpm or None)
         notes = info["notes"]
-        notes.append(f"{self.usage.requests} requests, {self.usage.retries} retries")
-        notes.append(f"{self.usage.units} units ~ ${cost:.4f} at ${price:.2f}/1000 (list price)")
+        notes.append(f"{self.usage.requests} requests, {self.usage.retries} retries"
+                     + (f" ({self.usage.auth_retries} by google-auth after a 401)" if self.usage.auth_retries else ""))
+        if measured is not None:
+            notes.append(f"{self.usage.units} units for {len(self.usage.photos)} photos (warm-up and passes "
+                         f"included): ${measured:.2f} per 1,000 photos as measured, ${cost:.4f} this run at "
+                         f"${price:.2f}/1000 before the free tier")
+        notes.append(info["monthly_projection"])
+        if self.usage.paced_ms:
+            notes.append(f"paced to {self.options.max_rpm:g} requests/min: waited {self.usage.paced_ms / 1000:.1f} s, "
+                         "not in latency")
         if self.batch_size > 1:
             notes.append(f"{self.batch_size} photos/request, latency = round trip / photos")
         if self._fatal:

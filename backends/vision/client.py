@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,3 +116,23 @@ def wait_connected(client, timeout_s: float) -> bool:
 
     grpc.channel_ready_future(channel).result(timeout=timeout_s)
     return True
+
+
+def count_http_attempts(client) -> Callable[[], int] | None:
+    """For a REST client, a counter of the HTTP requests it really sends (``None`` for gRPC).
+
+    google-auth's session re-sends a request itself after a 401 (refreshing the token first); those
+    attempts never reach our retry loop, so they are counted here, at the session's ``send``.
+    """
+    session = getattr(getattr(client, "transport", None), "_session", None)
+    if session is None or not hasattr(session, "send"):
+        return None
+    sent = [0]
+    send = session.send
+
+    def counted(*args: Any, **kwargs: Any):
+        sent[0] += 1
+        return send(*args, **kwargs)
+
+    session.send = counted
+    return lambda: sent[0]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from backends.vision.calls import RETRYABLE, RetryPolicy
 from backends.vision.credentials import API_KEY_ENV
+from backends.vision.usage import FREE_UNITS_PER_MONTH
 from bench.options import option
 
 FEATURES = {"text": "TEXT_DETECTION", "document": "DOCUMENT_TEXT_DETECTION"}
@@ -38,6 +39,11 @@ class VisionOptions:
                              at_least=0, at_most=32)
     price_per_1000: float = option(LIST_PRICE_PER_1000, "USD per 1,000 units (one photo = one unit) for the "
                                    "cost estimate; list price by default", at_least=0, at_most=1_000_000)
+    free_units: int = option(FREE_UNITS_PER_MONTH, "units a month the free tier covers (subtracted from the "
+                             "monthly projection)", at_least=0, at_most=10**9)
+    photos_per_day: int = option(1000, "photos a day for the monthly cost projection", at_least=0, at_most=10**9)
+    max_rpm: float = option(0.0, "pace requests to at most this many a minute (your quota; 0 = no pacing); "
+                            "the wait is not part of latency", at_least=0, at_most=1_000_000)
     record: str = option("", "store each raw response in this folder (replay it later with --vision-replay)")
     replay: str = option("", "score responses stored by --vision-record instead of calling the service "
                          "(latency replayed, not measured)")

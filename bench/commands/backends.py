@@ -28,7 +28,7 @@ def backend_status() -> list[dict[str, str]]:
 
 def handle_backends(args: argparse.Namespace) -> int:
     """Print every backend with its availability here and the fix when it cannot run."""
-    from rich.console import Console
+    from bench.terminal import terminal_console
     from rich.table import Table
 
     table = Table(title="digitbench backends")
@@ -43,7 +43,7 @@ def handle_backends(args: argparse.Namespace) -> int:
         if args.verbose:
             cells += [row["summary"], f"{row['target']} ({row['distribution']})"]
         table.add_row(*cells)
-    Console().print(table)
+    terminal_console().print(table)
     return 0
 
 

@@ -79,7 +79,7 @@ def print_comparison(comparison, console) -> None:
 
 def handle_compare(args: argparse.Namespace) -> int:
     """Compare two runs and print the table or JSON; exit 1 on a regression when asked."""
-    from rich.console import Console
+    from bench.terminal import terminal_console
 
     from bench.compare import compare_runs
     from bench.history import open_run
@@ -92,7 +92,7 @@ def handle_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(comparison.to_dict(), indent=2))
     else:
-        print_comparison(comparison, Console())
+        print_comparison(comparison, terminal_console())
     return 1 if args.fail_on_regression and comparison.regressions else 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.validation import printable
+
 
 def handle_info(args: argparse.Namespace) -> int:
     """Print a dataset's photo and digit counts, fingerprint and annotation problems."""
@@ -11,10 +13,10 @@ def handle_info(args: argparse.Namespace) -> int:
 
     dataset = load_dataset(args.dataset)
     digits = sum(len(p.truth) for p in dataset.photos)
-    print(f"{dataset.name}: {dataset.description}")
+    print(printable(f"{dataset.name}: {dataset.description}"))
     print(f"photos {len(dataset.photos)}, digits {digits}, fingerprint {dataset.fingerprint}")
     for problem in dataset.problems + [p.problem for p in dataset.photos if p.problem]:
-        print(f"problem: {problem}")
+        print(printable(f"problem: {problem}"))
     return 0
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from bench.errors import UsageError
 from bench.validation import markup_safe, number_argument
 
 
@@ -13,20 +15,20 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
 
 def handle_history(args: argparse.Namespace) -> int:
     """List recorded runs, newest first, filtered as asked."""
-    from rich.console import Console
+    from bench.terminal import terminal_console
     from rich.table import Table
 
     from bench.history import HistoryStore, resolve_store_path
 
     path = resolve_store_path(args.store)
-    console = Console()
+    console = terminal_console()
     if not path.exists():
-        console.print(f"no history yet at {path}: `bench run` records every run there")
+        console.print(markup_safe(f"no history yet at {path}: `bench run` records every run there"))
         return 0
     with HistoryStore(path) as store:
         runs = store.runs(backend=args.backend, machine=args.machine, since=args.since, until=args.until,
                           suite=args.suite, limit=args.limit)
-    table = Table(title=f"history {path} ({len(runs)} run(s) shown)")
+    table = Table(title=markup_safe(f"history {path} ({len(runs)} run(s) shown)"))
     for column in ("id", "started", "status", "rows", "dataset", "photos", "machine", "commit", "suite", "label"):
         table.add_column(column, overflow="fold", no_wrap=column in ("id", "status", "rows"))
     for run in runs:
@@ -41,19 +43,36 @@ def handle_history(args: argparse.Namespace) -> int:
 
 
 def handle_show(args: argparse.Namespace) -> int:
-    """Show one run (folder or history id) with figures recomputed from its records."""
-    from rich.console import Console
-
+    """Show one run (folder or history id) with figures recomputed from its records; ``--html`` also
+    writes its report.html, drawing the gallery from the run's photos where they can still be read."""
     from bench.history import open_run
     from bench.report import rich_table
+    from bench.terminal import terminal_console
 
     run = open_run(args.run, args.store)
-    console = Console()
+    console = terminal_console()
     console.print(rich_table(run))
     env = run.environment
     console.print(markup_safe(f"{run.label}: status {run.status}, started {run.started}, machine {env.machine_text}, "
                               f"commit {env.commit}{' +dirty' if env.dirty else ''}; "
                               "figures recomputed from the stored per-photo records"), highlight=False)
+    if args.html is not None:
+        from bench.dataset import reload_photos
+        from bench.html_report import REPORT_HTML, write_html_report
+
+        photos, problem = reload_photos(run.dataset, run.options.limit)
+        if args.html:
+            target = Path(args.html)
+        elif run.folder is not None and Path(run.folder).is_dir():
+            target = Path(run.folder) / REPORT_HTML
+        else:
+            target = Path(f"report-{run.run_id}.html")
+        try:
+            write_html_report(run, photos, target)
+        except OSError as exc:
+            raise UsageError(f"--html {target}: cannot be written ({exc.strerror or exc}); give another path") from None
+        console.print(markup_safe(f"report: {target}" + (f" (gallery without photos: {problem})" if problem else "")),
+                      highlight=False)
     return 0
 
 
@@ -88,6 +107,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show = subparsers.add_parser("show", help="show one run, recomputed from its raw records",
                                  description="Show a run (a history id or a run folder).")
     show.add_argument("run", metavar="RUN", help="history id (e.g. 12) or run folder")
+    show.add_argument("--html", nargs="?", const="", metavar="FILE",
+                      help="also write the run's report.html (default: into its run folder, else "
+                           "./report-<run id>.html)")
     add_store_argument(show)
     show.set_defaults(handler=handle_show)
 

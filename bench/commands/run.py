@@ -11,6 +11,7 @@ from bench.commands.history import add_store_argument
 from bench.errors import RunInterrupted, UsageError
 from bench.metrics import IOU_THRESHOLD
 from bench.photos import MAX_MEGAPIXELS
+from bench.results.folder import dumps
 from bench.results.run import DEFAULT_TARGET_PRECISION, FAILED, PhotoRecord, RowResult, Run
 from bench.runner import DEFAULT_CANDIDATES_FLOOR, DEFAULT_MAX_ERROR_RATE, DEFAULT_MAX_REPEATS
 from bench.validation import markup_safe, number_argument
@@ -23,6 +24,7 @@ many photos (``--max-error-rate``); a usage error found before any work; interru
 MAX_WARMUP = 100_000
 MAX_REPEATS = 10_000
 MAX_MEGAPIXELS_LIMIT = 1000.0
+MAX_SESSIONS = 64
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> BackendFlags:
@@ -45,6 +47,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> BackendFlags:
                         default=DEFAULT_MAX_ERROR_RATE,
                         help="a row whose photos fail more often than this share fails, and so does the run "
                              f"(exit 1; default {DEFAULT_MAX_ERROR_RATE:g}; 0 = any failed photo)")
+    parser.add_argument("--sessions", type=number_argument(int, at_least=1, at_most=MAX_SESSIONS), default=1,
+                        help="run each row in this many sessions at once (for tfjs: browsers, local or on the "
+                             "grid at --webdriver-url), photos dealt across them, records merged in dataset order "
+                             "(default 1)")
     length = parser.add_argument_group("run length (MLPerf LoadGen's rules: passes repeat until every one is met)")
     length.add_argument("--min-photos", type=number_argument(int, at_least=0), default=0,
                         help="at least this many measured latency samples per row (default 0)")
@@ -84,7 +90,7 @@ def config_from_args(args: argparse.Namespace, flags: BackendFlags, out: Path | 
                      max_megapixels=args.max_megapixels, label=args.label, max_error_rate=args.max_error_rate,
                      iou=args.iou, target_precision=args.target_precision, candidates_floor=args.candidates_floor,
                      min_photos=args.min_photos, min_duration_s=args.min_duration_s,
-                     latency_precision=args.latency_precision, max_repeats=args.max_repeats)
+                     latency_precision=args.latency_precision, max_repeats=args.max_repeats, sessions=args.sessions)
 
 
 class RichObserver:
@@ -126,13 +132,12 @@ class RichObserver:
 
 
 def handle_run(args: argparse.Namespace) -> int:
-    """Run the benchmark, show the table, record the run in the history."""
-    from rich.console import Console
-
-    from bench.report import rich_table
+    """Run the benchmark, show the table (or print its summary as JSON with ``--json``), record the run."""
+    from bench.report import dataset_caveat, rich_table, summary_json
     from bench.runner import default_out, run_benchmark
+    from bench.terminal import terminal_console
 
-    console = Console(stderr=False)
+    console = terminal_console(stderr=args.json)
     config = config_from_args(args, args.backend_flags, Path(args.out) if args.out else None)
     if config.out is None:
         config = replace(config, out=default_out(config.reports_dir))
@@ -142,14 +147,33 @@ def handle_run(args: argparse.Namespace) -> int:
     except RunInterrupted as interrupted:
         console.print(f"[yellow]interrupted:[/yellow] what was measured is in {markup_safe(config.out)} (run.json "
                       "status 'interrupted')")
+        run = interrupted.run
         if not args.no_store:
-            record(interrupted.run, args.store, console)
+            run = record(run, args.store, console)
+        keep_native_log(args, run, console)
+        if args.json:
+            print(dumps(summary_json(run), indent=2))
         return EXIT_INTERRUPTED
     console.print(rich_table(run))
-    console.print(markup_safe(f"results: {run.folder}/ (run.json, predictions.jsonl, summary.csv, report.md)"))
+    caveat = dataset_caveat(run)
+    if caveat:
+        console.print(f"[yellow]note:[/yellow] {markup_safe(caveat)}", highlight=False)
+    console.print(markup_safe(f"results: {run.folder}/ (report.html, report.md, run.json, predictions.jsonl, "
+                              "summary.csv, *.parquet)"), highlight=False)
     if not args.no_store:
-        record(run, args.store, console)
+        run = record(run, args.store, console)
+    keep_native_log(args, run, console)
+    if args.json:
+        print(dumps(summary_json(run), indent=2))
     return exit_code(run)
+
+
+def keep_native_log(args: argparse.Namespace, run: Run, console) -> None:
+    """Save what native libraries wrote during the command into the run folder, and say where."""
+    native = getattr(args, "native_log", None)
+    path = native.save(run.folder) if native is not None else None
+    if path is not None:
+        console.print(markup_safe(f"native libraries' messages: {path}"), highlight=False, style="dim")
 
 
 def exit_code(run: Run) -> int:
@@ -157,12 +181,13 @@ def exit_code(run: Run) -> int:
     return EXIT_OK if run.complete else EXIT_FAILED
 
 
-def record(run: Run, store: str | None, console) -> None:
-    """Record the run in the history and say where."""
+def record(run: Run, store: str | None, console) -> Run:
+    """Record the run in the history, say where, and return it as the history knows it."""
     from bench.history import record_run, resolve_store_path
 
-    console.print(f"history: #{record_run(run, store)} ({run.status}) in {resolve_store_path(store)}",
-                  highlight=False)
+    history_id = record_run(run, store)
+    console.print(f"history: #{history_id} ({run.status}) in {resolve_store_path(store)}", highlight=False)
+    return run.stored_as(history_id)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -173,4 +198,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="output folder (default reports/<timestamp>-<id>)")
     add_store_argument(parser)
     parser.add_argument("--no-store", action="store_true", help="do not record the run in the history")
+    parser.add_argument("--json", action="store_true",
+                        help="print the run's summary as JSON on stdout (progress and the table go to stderr)")
     parser.set_defaults(handler=handle_run, backend_flags=flags)

@@ -13,6 +13,7 @@ from bench.errors import StoreError, UsageError
 from bench.history.store import DEFAULT_STORE, STORE_ENV, HistoryStore, StoredRun, resolve_store_path
 from bench.results.folder import RUN_JSON, read_run
 from bench.results.run import Run
+from bench.validation import shorten
 
 __all__ = ["DEFAULT_STORE", "STORE_ENV", "HistoryStore", "StoreError", "StoredRun", "open_run", "record_run",
            "resolve_store_path"]
@@ -31,7 +32,7 @@ def record_run(run: Run | str | os.PathLike, store_path: str | os.PathLike | Non
         return store.append(run, suite=suite, accepted=accepted)
 
 
-_ID = re.compile(r"^#?(\d+)$")
+_ID = re.compile(r"^#?([0-9]+)$")
 
 
 def open_run(ref: str | os.PathLike, store_path: str | os.PathLike | None = None) -> Run:
@@ -46,7 +47,11 @@ def open_run(ref: str | os.PathLike, store_path: str | os.PathLike | None = None
         if not store.exists():
             raise UsageError(f"{text}: looks like a history id but the store {store} does not exist; "
                              "give --store PATH or a run folder")
+        digits = match.group(1)
+        if len(digits) > 18:
+            raise UsageError(f"history #{shorten(digits, 24)}: no such run in {store} (ids are small whole numbers); "
+                             "see `bench history`")
         with HistoryStore(store) as opened:
-            return opened.load(int(match.group(1)))
+            return opened.load(int(digits))
     raise UsageError(f"{text}: neither a run folder (with {RUN_JSON}) nor a history id; "
                      "see `bench history` for ids")

@@ -32,7 +32,7 @@ def _stages(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def register(subparsers) -> None:
-    """Add ``bench model`` with its ``train``, ``export`` and ``convert`` subcommands."""
+    """Add ``bench model`` with its ``train``, ``export``, ``convert`` and ``onnx`` subcommands."""
     model = subparsers.add_parser("model", help="train and export our own digit detector")
     sub = model.add_subparsers(dest="model_command", metavar="ACTION")
     model.set_defaults(handler=lambda args: model.print_help() or 2)
@@ -70,12 +70,15 @@ def register(subparsers) -> None:
     export = sub.add_parser("export", help="export a training run as an OD API-style SavedModel")
     export.add_argument("--run", required=True, help="the --out folder of a `bench model train` run")
     export.add_argument("--weights", default=None, help="weights file (default: RUN/final.weights.h5)")
-    export.add_argument("--out", default=str(DEFAULT_MODEL), help="SavedModel folder (default: %(default)s)")
+    export.add_argument("--out", required=True, help=f"SavedModel folder to write (a new one, or an earlier export it "
+                        f"replaces; the shipped model is {DEFAULT_MODEL.relative_to(REPO)})")
     export.set_defaults(handler=handle_export)
 
     from bench.commands.convert import register as register_convert
+    from bench.commands.onnx import register as register_onnx
 
     register_convert(sub)
+    register_onnx(sub)
 
 
 def handle_train(args: argparse.Namespace) -> int:

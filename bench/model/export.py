@@ -71,9 +71,36 @@ def serving_module(net, config: ModelConfig):
     return Detector()
 
 
+def check_export_target(out: str | Path) -> Path:
+    """``out`` if an export may write there: a new folder, or an earlier SavedModel it replaces.
+
+    Any other existing folder or file is refused, so an export never deletes what it did not write.
+    """
+    out = Path(out)
+    if out.exists() and not (out.is_dir() and (out / "saved_model.pb").is_file()):
+        raise UsageError(f"--out {out}: exists and is not a SavedModel; choose a new folder (an export only "
+                         "replaces an earlier SavedModel)")
+    return out
+
+
+def _swap_in(staged: Path, out: Path) -> None:
+    """Put the finished export ``staged`` at ``out``, replacing an earlier SavedModel there."""
+    old = out.with_name(f".{out.name}.replaced")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staged, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def export_network(trained, config: ModelConfig, out: str | Path, threshold: float | None = None,
                    extra: dict | None = None) -> ExportInfo:
-    """Fold, check and save ``trained`` (a :func:`build_network` model) as a SavedModel."""
+    """Fold, check and save ``trained`` (a :func:`build_network` model) as a SavedModel.
+
+    The SavedModel is written beside ``out`` first and moved there only when complete, so a failed
+    export leaves an earlier model at ``out`` as it was.
+    """
+    out = check_export_target(out)
     tf = _tensorflow()
     from bench.model.architecture import build_network, count_flops, fold_batch_norm
 
@@ -84,11 +111,10 @@ def export_network(trained, config: ModelConfig, out: str | Path, threshold: flo
         gap = float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
         if gap > 1e-2:
             raise RuntimeError(f"batch-norm folding changed the outputs by {gap:.3g}")
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
+    staged = out.with_name(f".{out.name}.export")
+    shutil.rmtree(staged, ignore_errors=True)
     module = serving_module(folded, config)
-    tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve})
+    tf.saved_model.save(module, str(staged), signatures={"serving_default": module.serve})
     params = int(folded.count_params())
     info = ExportInfo(out, params, count_flops(folded), params * 4)
     metadata = {
@@ -103,8 +129,9 @@ def export_network(trained, config: ModelConfig, out: str | Path, threshold: flo
         "model": config.to_dict(),
         **(extra or {}),
     }
-    (out / METADATA).parent.mkdir(parents=True, exist_ok=True)
-    (out / METADATA).write_text(json.dumps(metadata, indent=2))
+    (staged / METADATA).parent.mkdir(parents=True, exist_ok=True)
+    (staged / METADATA).write_text(json.dumps(metadata, indent=2))
+    _swap_in(staged, out)
     return info
 
 
@@ -140,6 +167,7 @@ def export_run(run: str | Path, out: str | Path, weights: str | Path | None = No
     """Export the final weights of the training run in folder ``run`` and choose its threshold
     on the run's held-out train photos."""
     run = Path(run)
+    check_export_target(out)
     config_file = run / "train_config.json"
     if not config_file.exists():
         raise UsageError(f"{run}: no train_config.json; give the --out folder of a `bench model train` run")

@@ -25,6 +25,7 @@ class RunOptions:
     min_duration_s: float = 0.0
     latency_precision: float | None = None
     max_repeats: int = 20
+    sessions: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return {"backends": list(self.backends) if self.backends else None, "dataset": self.dataset,
@@ -32,7 +33,8 @@ class RunOptions:
                 "max_megapixels": self.max_megapixels, "label": self.label, "max_error_rate": self.max_error_rate,
                 "iou": self.iou, "target_precision": self.target_precision, "candidates_floor": self.candidates_floor,
                 "min_photos": self.min_photos, "min_duration_s": self.min_duration_s,
-                "latency_precision": self.latency_precision, "max_repeats": self.max_repeats}
+                "latency_precision": self.latency_precision, "max_repeats": self.max_repeats,
+                "sessions": self.sessions}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> RunOptions:
@@ -44,7 +46,8 @@ class RunOptions:
                    target_precision=float(raw.get("target_precision", 0.95)),
                    candidates_floor=float(raw.get("candidates_floor", 0.05)), min_photos=int(raw.get("min_photos", 0)),
                    min_duration_s=float(raw.get("min_duration_s", 0.0)),
-                   latency_precision=raw.get("latency_precision"), max_repeats=int(raw.get("max_repeats", 20)))
+                   latency_precision=raw.get("latency_precision"), max_repeats=int(raw.get("max_repeats", 20)),
+                   sessions=int(raw.get("sessions", 1)))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ out of them.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,24 @@ class Recognition:
     def failed(cls, message: str, latency_ms: float | None = None) -> Recognition:
         """A photo the backend could not recognize, with the one-line reason."""
         return cls(error=message, latency_ms=latency_ms)
+
+    def problem(self) -> str | None:
+        """What makes this result unusable (a label that is not a digit, a score or box that is not a
+        finite number, a negative time), as one line; ``None`` when it is sound."""
+        for what, digits in (("digit", self.digits), ("candidate", self.candidates or ())):
+            for digit in digits:
+                if isinstance(digit.label, bool) or not isinstance(digit.label, int) or not 0 <= digit.label <= 9:
+                    return f"a {what} labelled {digit.label!r}; labels are the digits 0-9"
+                numbers = (digit.score, digit.left, digit.top, digit.width, digit.height)
+                if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
+                    return f"a {what} whose score or box is not a finite number ({digit})"
+                if digit.width < 0 or digit.height < 0 or not 0 <= digit.score <= 1:
+                    return f"a {what} with a negative box size or a score outside 0-1 ({digit})"
+        for name in ("latency_ms", "end_to_end_ms"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                return f"{name} {value!r}; give a time of 0 ms or more, or None"
+        return None
 
 
 @dataclass(frozen=True)

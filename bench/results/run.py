@@ -76,6 +76,7 @@ class PhotoRecord:
     details: Mapping[str, Any] = field(default_factory=dict)
     end_to_end_ms: float | None = None
     candidates: tuple[Digit, ...] | None = None
+    session: int | None = None
 
     @property
     def failed(self) -> bool:
@@ -88,7 +89,7 @@ class PhotoRecord:
 
     @classmethod
     def of(cls, row: str, image: str, result: Recognition, wall_ms: float | None,
-           candidates_floor: float = 0.0) -> PhotoRecord:
+           candidates_floor: float = 0.0, session: int | None = None) -> PhotoRecord:
         """The record of a backend's result; the wall time stands in for a missing latency, and only the
         candidates scoring at least ``candidates_floor`` are kept."""
         latency, source = _rounded(result.latency_ms), None
@@ -101,7 +102,7 @@ class PhotoRecord:
                    digits=tuple(result.digits) if result.error is None else (),
                    latency_ms=latency, wall_ms=_rounded(wall_ms), error=result.error, latency_source=source,
                    replayed=result.replayed, details=dict(result.details),
-                   end_to_end_ms=_rounded(result.end_to_end_ms), candidates=candidates)
+                   end_to_end_ms=_rounded(result.end_to_end_ms), candidates=candidates, session=session)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backend": self.row, "image": self.image, "text": self.text,
@@ -111,6 +112,8 @@ class PhotoRecord:
             out["end_to_end_ms"] = self.end_to_end_ms
         if self.candidates is not None:
             out["candidates"] = [d.to_dict() for d in self.candidates]
+        if self.session is not None:
+            out["session"] = self.session
         if self.latency_source:
             out["latency_source"] = self.latency_source
         if self.replayed:
@@ -127,7 +130,8 @@ class PhotoRecord:
                    latency_ms=raw.get("latency_ms"), wall_ms=raw.get("wall_ms"), error=raw.get("error"),
                    latency_source=raw.get("latency_source"), replayed=bool(raw.get("replayed")),
                    details=dict(raw.get("details") or {}), end_to_end_ms=raw.get("end_to_end_ms"),
-                   candidates=None if candidates is None else tuple(Digit.from_json(d) for d in candidates))
+                   candidates=None if candidates is None else tuple(Digit.from_json(d) for d in candidates),
+                   session=raw.get("session"))
 
     @property
     def measured_end_to_end(self) -> float | None:
@@ -267,6 +271,28 @@ class RowFigures:
                 "warnings": list(self.warnings)}
 
 
+@dataclass(frozen=True)
+class SessionFacts:
+    """One of a row's parallel sessions (``--sessions``): its cold start, the photos it read, how many
+    times it was replaced after its engine was lost, and what its backend says of itself."""
+
+    index: int
+    cold_start: ColdStartFigures | None
+    photos: int = 0
+    replaced: int = 0
+    describe: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "cold_start_ms": self.cold_start.to_json() if self.cold_start else None,
+                "photos": self.photos, "replaced": self.replaced, "describe": dict(self.describe)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> SessionFacts:
+        cold = raw.get("cold_start_ms")
+        return cls(int(raw["index"]), ColdStartFigures.from_json(cold) if cold else None, int(raw.get("photos", 0)),
+                   int(raw.get("replaced", 0)), dict(raw.get("describe") or {}))
+
+
 def score_record(record: PhotoRecord, truth: TruthRecord, iou: float = IOU_THRESHOLD) -> PhotoScore:
     """How one prediction line compares with its truth line."""
     return score_photo(record.digits, truth.digits, truth.label, failed=record.failed, iou_threshold=iou)
@@ -294,6 +320,8 @@ class RowResult:
     describe: Mapping[str, Any] = field(default_factory=dict)
     records: tuple[PhotoRecord, ...] = ()
     repeat_records: tuple[RepeatRecord, ...] = ()
+    sessions: tuple[SessionFacts, ...] = ()
+    sessions_share_machine: bool = False
     truth: Mapping[str, TruthRecord] = field(default_factory=dict, repr=False, compare=False)
     iou: float = field(default=IOU_THRESHOLD, compare=False)
     target_precision: float = field(default=DEFAULT_TARGET_PRECISION, compare=False)
@@ -354,7 +382,12 @@ class RowResult:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return self.figures.warnings if self.figures else ()
+        """The figures' stability warnings, and a warning when parallel sessions shared this machine."""
+        shared = ()
+        if len(self.sessions) > 1 and self.sessions_share_machine:
+            shared = (f"{len(self.sessions)} sessions ran at once on this machine: each photo's latency includes "
+                      "their competition for its cores; measure latency with one session",)
+        return (*(self.figures.warnings if self.figures else ()), *shared)
 
     def errors_by_image(self) -> dict[str, bool]:
         """Per image, whether the row failed on it."""
@@ -392,8 +425,11 @@ class RowResult:
                        warmup=self.warmup, repeats=self.repeats)
         if self.status != RUNNING:
             out["describe"] = dict(self.describe)
+        if self.sessions:
+            out.update(sessions=[s.to_json() for s in self.sessions], sessions_share_machine=self.sessions_share_machine)
         if self.figures is not None:
             out.update(self.figures.to_json())
+            out["warnings"] = list(self.warnings)
         if self.analysis is not None:
             out.update(self.analysis.to_json())
         return out
@@ -411,7 +447,9 @@ class RowResult:
                    open_wall_ms=raw.get("open_wall_ms"),
                    cold_start_details=dict(raw.get("cold_start_details") or {}), warmup=raw.get("warmup"),
                    repeats=raw.get("repeats"), describe=dict(raw.get("describe") or {}),
-                   records=tuple(records), repeat_records=tuple(repeats), truth=truth,
+                   records=tuple(records), repeat_records=tuple(repeats),
+                   sessions=tuple(SessionFacts.from_json(s) for s in raw.get("sessions") or ()),
+                   sessions_share_machine=bool(raw.get("sessions_share_machine")), truth=truth,
                    iou=(options or RunOptions()).iou, target_precision=(options or RunOptions()).target_precision)
 
 
