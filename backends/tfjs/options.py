@@ -86,9 +86,6 @@ class Screen:
         major = (browser_version or "0").split(".")[0]
         return {"userAgent": self.user_agent.format(chrome=major), "platform": self.platform}
 
-    def describe(self) -> str:
-        return f"{self.width}x{self.height} @{self.device_pixel_ratio:g}x"
-
 
 PIXEL_7 = Screen(412, 915, 2.625, "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
                  "Chrome/{chrome}.0.0.0 Mobile Safari/537.36", "Android")
