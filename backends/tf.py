@@ -1,18 +1,19 @@
 """``tf``: any SavedModel with the TF Object Detection API signature, run by local TensorFlow.
 
-The default model is ours (``models/digit_detector``, see ``models/README.md``); any export with
-the OD API outputs ``detection_boxes`` / ``detection_scores`` / ``detection_classes`` /
-``num_detections`` and one ``[batch, H, W, 3]`` image input (uint8 or float32, 0-255) runs too.
+The default model is ours (``models/digit_detector``, see ``models/README.md``); any OD API export
+runs too, unchanged: the four outputs ``detection_boxes`` / ``detection_scores`` /
+``detection_classes`` / ``num_detections`` or the two-output form (``detection_boxes`` +
+``detection_multiclass_scores``), and one ``[batch, H, W, 3]`` image input (uint8, int32 or
+float32, 0-255). See :mod:`bench.od_api` for classes, label maps and thresholds.
 
 - Input mapping: a model with a fixed ``H x W`` gets the letterboxed photo of
-  :mod:`bench.model.preprocess` (uint8 models get it rounded); a model whose ``H``/``W`` are
-  ``None`` gets the photo as it is.
-- Cold start: ``import_ms`` (importing TensorFlow) and ``load_ms`` in the details,
-  ``init_ms`` = model load and signature checks; the runner measures the first inference.
-- Latency: around the model call only (tensor in, numpy arrays out), one photo per call.
-- Threshold: ``--tf-threshold``, else the model's own ``default_threshold`` from
-  ``assets.extra/digitbench.json`` (ours: chosen on held-out TRAIN photos at export), else
-  :data:`FALLBACK_THRESHOLD`.
+  :mod:`bench.model.preprocess` (uint8/int32 models get it rounded); a model whose ``H``/``W``
+  are ``None`` gets the photo as it is (it resizes inside its graph).
+- Cold start: ``library`` = importing TensorFlow (0 when an earlier row of this process already
+  did: the row notes it), ``init`` = model load and signature checks; the runner measures the
+  first inference (end to end: preprocessing, model call, decoding).
+- Latency: around the model call only (tensor in, numpy arrays out), one photo per call;
+  ``end_to_end_ms`` adds the preprocessing and the decoding into digits.
 - ``--batch-size N`` > 1: after the single-photo calls, the same photos go through one batched
   call; its time and photos/s are in the first photo's ``details["batch"]`` and the run-wide
   throughput in :meth:`TFBackend.describe` (``batch_photos_per_s``). Latency stays single-photo.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,18 +33,29 @@ import numpy as np
 
 from bench.backend import Backend
 from bench.clock import ms_since
-from bench.errors import BackendUnavailable, first_line
+from bench.errors import BackendUnavailable, ModelError, first_line
 from bench.metrics import read_number
 from bench.model.preprocess import Transform, letterbox, to_uint8
+from bench.od_api import (
+    BOXES,
+    CONVENTIONS,
+    FALLBACK_THRESHOLD,
+    MULTICLASS,
+    STANDARD_OUTPUTS,
+    ClassFit,
+    ClassMap,
+    Decoder,
+    above,
+    decode,
+    resolve_classes,
+    threshold_of,
+)
 from bench.options import option
 from bench.photos import LoadedPhoto
-from bench.results.records import ColdStart, Digit, Recognition
+from bench.results.records import ColdStart, Recognition
 from bench.saved_model import DEFAULT_MODEL, fingerprint, is_saved_model, read_metadata
 
-FALLBACK_THRESHOLD = 0.5
-"""Score threshold for a model that does not state its own."""
-OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
-CLASS_MAPS = ("zero-based", "one-based", "svhn")
+INPUT_DTYPES = ("uint8", "int32", "float32")
 
 
 @dataclass(frozen=True)
@@ -55,21 +68,12 @@ class TFOptions:
                                      f"{FALLBACK_THRESHOLD}", at_least=0, at_most=1)
     batch_size: int = option(1, "photos per batched model call, reported as throughput (photos/s); "
                              "latency stays single-photo", flag="--batch-size", at_least=1, at_most=1024)
-    classes: str = option("zero-based", "how classes map to digits: zero-based (class = digit, ours), "
-                          "one-based (class - 1, OD API label map 1..10 = '0'..'9'), svhn (10 = 0)",
-                          choices=CLASS_MAPS)
+    classes: str | None = option(None, "how classes map to digits: zero-based (class = digit, ours), "
+                                 "one-based (class - 1), svhn (10 = 0); default: the label_map.pbtxt in the "
+                                 "model folder or its two parents, else the model's digitbench.json, else "
+                                 "zero-based", choices=CONVENTIONS)
     signature: str = option("serving_default", "the SavedModel signature to call")
     threads: int = option(0, "TensorFlow intra-op threads; 0 = TensorFlow's default", at_least=0, at_most=1024)
-
-
-def class_to_digit(value: float, classes: str) -> int | None:
-    """The digit a detection class stands for, or ``None`` when it is not a digit."""
-    cls = int(round(float(value)))
-    if classes == "one-based":
-        cls -= 1
-    elif classes == "svhn" and cls == 10:
-        cls = 0
-    return cls if 0 <= cls <= 9 else None
 
 
 def _model_problem(path: Path) -> str | None:
@@ -96,7 +100,11 @@ class TFBackend(Backend):
         self._batch_ns = 0
         self._load_facts: dict[str, Any] = {}
         self._metadata: dict[str, Any] = {}
+        self._notes: list[str] = []
+        self._fit = ClassFit()
         self.threshold = self.options.threshold
+        self.classes: ClassMap | None = None
+        self._outputs: tuple[str, ...] = STANDARD_OUTPUTS
 
     @classmethod
     def unavailable_reason(cls, options: TFOptions) -> str | None:
@@ -108,7 +116,16 @@ class TFBackend(Backend):
         problem = self.unavailable_reason(self.options)
         if problem:
             raise BackendUnavailable(problem)
+        path = Path(self.options.model)
+        self._metadata = read_metadata(path)
+        try:
+            self.classes = resolve_classes(self.options.classes, path, self._metadata, "--tf-classes")
+        except ModelError as exc:
+            raise BackendUnavailable(str(exc)) from None
+        self.threshold, note = threshold_of(self.options.threshold, self._metadata, "--tf-threshold")
+        self._notes = [note] if note else []
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        already = "tensorflow" in sys.modules
         start = time.perf_counter_ns()
         import tensorflow as tf
 
@@ -118,7 +135,9 @@ class TFBackend(Backend):
             except RuntimeError:
                 self._load_facts["threads_note"] = "TensorFlow was already initialised; --tf-threads ignored"
         imported = time.perf_counter_ns()
-        path = Path(self.options.model)
+        if already:
+            self._notes.append("TensorFlow was already imported in this process (library 0 ms); a first row "
+                               "pays its import")
         try:
             loaded = tf.saved_model.load(str(path))
         except Exception as exc:  # protobuf, IO and TF errors alike: the model is unusable
@@ -129,17 +148,11 @@ class TFBackend(Backend):
         self._height, self._width = spec.shape[1], spec.shape[2]
         self._dtype = spec.dtype.name
         self._fixed_batch = spec.shape[0]
-        self._metadata = read_metadata(path)
-        self.threshold = self._resolve_threshold()
         load_ms = ms_since(imported)
         self._tf_version = tf.__version__
-        return ColdStart(init_ms=load_ms, details={"import_ms": (imported - start) / 1e6, "load_ms": load_ms})
-
-    def _resolve_threshold(self) -> float:
-        if self.options.threshold is not None:
-            return float(self.options.threshold)
-        stated = self._metadata.get("default_threshold")
-        return float(stated) if isinstance(stated, (int, float)) else FALLBACK_THRESHOLD
+        import_ms = (imported - start) / 1e6
+        return ColdStart(init_ms=load_ms, library_ms=import_ms,
+                         details={"import_ms": import_ms, "load_ms": load_ms, "tensorflow_already_imported": already})
 
     def _check_signature(self, loaded, path: Path):
         name = self.options.signature
@@ -149,31 +162,37 @@ class TFBackend(Backend):
             raise BackendUnavailable(f"--tf-model {path}: no signature {name!r} (it has: {have}); "
                                      "export it with the OD API serving signature or pass --tf-signature")
         fn = signatures[name]
-        missing = [key for key in OUTPUTS if key not in fn.structured_outputs]
-        if missing:
-            raise BackendUnavailable(f"--tf-model {path}: signature {name!r} lacks {', '.join(missing)}; "
-                                     "the tf backend needs the TF Object Detection API outputs")
+        keys = set(fn.structured_outputs)
+        if all(key in keys for key in STANDARD_OUTPUTS):
+            self._outputs = STANDARD_OUTPUTS
+        elif {BOXES, MULTICLASS} <= keys:
+            self._outputs = (BOXES, MULTICLASS)
+        else:
+            missing = ", ".join(key for key in STANDARD_OUTPUTS if key not in keys)
+            raise BackendUnavailable(f"--tf-model {path}: signature {name!r} lacks {missing} (and has no "
+                                     f"{BOXES} + {MULTICLASS} pair); the tf backend needs the TF Object "
+                                     "Detection API outputs")
         inputs = fn.structured_input_signature[1]
         if len(inputs) != 1:
             raise BackendUnavailable(f"--tf-model {path}: signature {name!r} takes {len(inputs)} inputs; "
                                      "expected one [batch, H, W, 3] image")
         input_name, spec = next(iter(inputs.items()))
-        if spec.shape.rank != 4 or spec.shape[3] not in (3, None) or spec.dtype.name not in ("uint8", "float32"):
+        if spec.shape.rank != 4 or spec.shape[3] not in (3, None) or spec.dtype.name not in INPUT_DTYPES:
             raise BackendUnavailable(f"--tf-model {path}: input {input_name!r} is {spec.dtype.name} "
-                                     f"{spec.shape}; expected uint8 or float32 [batch, H, W, 3]")
+                                     f"{spec.shape}; expected uint8, int32 or float32 [batch, H, W, 3]")
         return fn, input_name, spec
 
     def prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, Transform]:
         """The model input for one photo (batch of one) and its transform back to the photo."""
         if self._height is None or self._width is None:
             h, w = rgb.shape[:2]
-            image = rgb.astype(np.float32)
+            image = rgb
             transform = Transform(1.0, 0.0, 0.0, w, h, w, h)
         else:
             image, transform = letterbox(rgb, self._height, self._width)
-        if self._dtype == "uint8":
-            image = to_uint8(image)
-        return image[None], transform
+            if self._dtype != "float32":
+                image = to_uint8(image)
+        return image.astype(self._dtype, copy=False)[None], transform
 
     def _call(self, batch: np.ndarray) -> tuple[dict[str, np.ndarray], int]:
         import tensorflow as tf
@@ -181,28 +200,20 @@ class TFBackend(Backend):
         tensor = tf.constant(batch)
         start = time.perf_counter_ns()
         outputs = self._fn(**{self._input_name: tensor})
-        arrays = {key: outputs[key].numpy() for key in OUTPUTS}
+        arrays = {key: outputs[key].numpy() for key in self._outputs}
         return arrays, time.perf_counter_ns() - start
 
-    def digits(self, arrays: dict[str, np.ndarray], index: int, transform: Transform) -> list[Digit]:
-        """Detections of photo ``index`` of a batch above the threshold, in photo pixels."""
-        scores = arrays["detection_scores"][index]
-        count = int(arrays["num_detections"][index]) if arrays["num_detections"].size else len(scores)
-        found = []
-        for box, score, cls in zip(arrays["detection_boxes"][index][:count], scores[:count],
-                                   arrays["detection_classes"][index][:count]):
-            digit = class_to_digit(cls, self.options.classes)
-            if score < self.threshold or digit is None:
-                continue
-            left, top, width, height = transform.to_photo(box)
-            found.append(Digit(digit, float(score), left, top, width, height))
-        return found
+    def candidates(self, arrays: dict[str, np.ndarray], index: int, transform: Transform) -> list:
+        """Every detection of photo ``index`` of a batch whose class is a digit, in photo pixels, best first."""
+        decoder = Decoder(self.classes)
+        return decode({key: value[index] for key, value in arrays.items()}, decoder, transform.to_photo, self._fit)
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         if self._fn is None:
             raise RuntimeError("call open() first")
         prepared, results = [], []
         for photo in photos:
+            start = time.perf_counter_ns()
             try:
                 prepared.append(self.prepare(photo.rgb))
             except ValueError as exc:
@@ -216,8 +227,10 @@ class TFBackend(Backend):
                 results.append(Recognition.failed(f"tf: model call failed ({type(exc).__name__}: "
                                                   f"{first_line(exc, '')})"))
                 continue
-            found = self.digits(arrays, 0, transform)
-            results.append(Recognition(digits=found, text=read_number(found), latency_ms=elapsed / 1e6))
+            candidates = self.candidates(arrays, 0, transform)
+            found = above(candidates, self.threshold)
+            results.append(Recognition(digits=found, text=read_number(found), latency_ms=elapsed / 1e6,
+                                       candidates=candidates, end_to_end_ms=ms_since(start)))
         self._measure_batch(prepared, results)
         return results
 
@@ -236,19 +249,20 @@ class TFBackend(Backend):
     def describe(self) -> dict[str, Any]:
         path = Path(self.options.model)
         facts: dict[str, Any] = {"model": str(path), "model_sha256": fingerprint(path) if path.is_dir() else None,
-                                 "threshold": self.threshold, "classes": self.options.classes,
+                                 "threshold": self.threshold,
+                                 "classes": self.classes.describe() if self.classes else self.options.classes,
                                  **self._load_facts}
         if self._fn is not None:
-            facts.update({"tensorflow": self._tf_version, "input": {"name": self._input_name, "dtype": self._dtype,
-                                                                   "height": self._height, "width": self._width}})
+            facts.update({"tensorflow": self._tf_version, "outputs": list(self._outputs),
+                          "input": {"name": self._input_name, "dtype": self._dtype,
+                                    "height": self._height, "width": self._width}})
         facts.update({k: self._metadata[k] for k in ("params", "flops", "weights_bytes_float32") if k in self._metadata})
         if self._batch_photos:
             facts["batch_size"] = self.batch_size
             facts["batch_photos_per_s"] = self._batch_photos / (self._batch_ns / 1e9)
+        facts["notes"] = self._notes + (self._fit.notes(self.classes, "--tf-classes") if self.classes else [])
         return facts
 
     def close(self) -> None:
         self._fn = None
         self._loaded = None
-
-

@@ -1,10 +1,15 @@
-"""Convert a TF SavedModel into TF.js graph models, one per weight quantization.
+"""Convert a TF SavedModel (ours or anyone's) into TF.js graph models, one per weight quantization.
 
 Variants go next to the model: ``<model>/tfjs/<quantization>/model.json`` (for a SavedModel in a
-folder named ``saved_model``, next to that folder), with a copy of the model's
-``assets.extra/digitbench.json`` when it has one. Each variant holds ``conversion.json``
-naming the source fingerprint and converter version, so a stale variant is converted again and
-an interrupted conversion never looks finished (it is written aside, then renamed into place).
+folder named ``saved_model``, next to that folder, as an OD API export lays it out); when that
+folder is not writable (a shared, read-only model), under ``~/.cache/digitbench/tfjs/``; or in
+``out`` when given. A variant gets a copy of the model's ``assets.extra/digitbench.json`` when it
+has one. Each variant holds ``conversion.json`` naming the source fingerprint, the shard size and
+the converter version, so a stale variant is converted again and an interrupted conversion never
+looks finished (it is written aside, then renamed into place).
+
+Quantizations are every weight encoding the converter has: ``none`` (float32), ``float16``,
+``uint16`` (what the old ``--quantization_bytes 2`` gives) and ``uint8``.
 
 The converter is ``tensorflowjs==4.22.0`` run in-process with the project's TensorFlow 2.19,
 plus ``ydf==0.15.0``: tensorflowjs declares tensorflow-decision-forests, whose newest ydf ships
@@ -20,19 +25,26 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import ConversionError, UsageError, first_line
-from bench.saved_model import fingerprint as saved_model_fingerprint, is_saved_model
+from bench.errors import ConversionError, ModelError, UsageError, first_line
+from bench.saved_model import is_saved_model, read_signature
+from bench.saved_model import fingerprint as saved_model_fingerprint
 
-QUANTIZATIONS = ("none", "float16", "uint8")
+QUANTIZATIONS = ("none", "float16", "uint16", "uint8")
+DEFAULT_SHARD_BYTES = 4 * 1024 * 1024
+"""The converter's own default ``--weight_shard_size_bytes``."""
+STRIP_DEBUG_OPS = True
+"""As ``tensorflowjs_converter``'s command line does by default (its Python API does not): Assert,
+Print and CheckNumerics go, which OD API exports hold and TF.js cannot run."""
 CONVERSION_FILE = "conversion.json"
 METADATA_NAME = "digitbench.json"
 """The detector's own description (threshold, input mapping), copied next to each variant's model.json."""
 _UNSUPPORTED = re.compile(r"Unsupported Ops in the model[^\n]*\n(.+)", re.S)
 _OP_MISSING = re.compile(r"(?:Op type not registered|unsupported op)\W+'?(\w+)", re.I)
+_GRAPH_OUTPUT = re.compile(r"^Identity(?:_(\d+))?:0$")
 
 
 @dataclass(frozen=True)
@@ -45,16 +57,32 @@ class Converted:
     reused: bool
 
 
-def variants_root(saved_model: Path) -> Path:
-    """The folder that holds a model's ``<quantization>/`` variants."""
+def cache_root() -> Path:
+    """Where variants of read-only models go: ``$XDG_CACHE_HOME/digitbench/tfjs`` (``~/.cache`` by default)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "digitbench" / "tfjs"
+
+
+def _writable(folder: Path) -> bool:
+    """Whether variants may be written into ``folder``; a folder with no write bit counts as read-only
+    even for root (a shared model someone made read-only)."""
+    existing = folder if folder.exists() else folder.parent
+    return os.access(existing, os.W_OK) and bool(existing.stat().st_mode & 0o222)
+
+
+def variants_root(saved_model: Path, out: Path | None = None) -> Path:
+    """The folder that holds a model's ``<quantization>/`` variants (see the module docstring)."""
+    if out is not None:
+        return Path(out)
     saved_model = Path(saved_model)
     base = saved_model.parent if saved_model.name == "saved_model" else saved_model
-    return base / "tfjs"
+    if _writable(base / "tfjs"):
+        return base / "tfjs"
+    return cache_root() / f"{base.name}-{saved_model_fingerprint(saved_model)[:12]}"
 
 
-def variant_dir(saved_model: Path, quantization: str) -> Path:
+def variant_dir(saved_model: Path, quantization: str, out: Path | None = None) -> Path:
     """Where the ``quantization`` variant of a SavedModel lives."""
-    return variants_root(saved_model) / quantization
+    return variants_root(saved_model, out) / quantization
 
 
 def _converter_version() -> str | None:
@@ -66,14 +94,16 @@ def _converter_version() -> str | None:
         return None
 
 
-def is_current(saved_model: Path, quantization: str, fingerprint: str | None = None) -> bool:
-    """Whether the variant exists and was converted from this very SavedModel."""
-    record = variant_dir(saved_model, quantization) / CONVERSION_FILE
+def is_current(saved_model: Path, quantization: str, fingerprint: str | None = None, out: Path | None = None,
+               shard_bytes: int = DEFAULT_SHARD_BYTES) -> bool:
+    """Whether the variant exists and was converted from this very SavedModel with this shard size."""
+    record = variant_dir(saved_model, quantization, out) / CONVERSION_FILE
     try:
         data = json.loads(record.read_text())
     except (OSError, ValueError):
         return False
-    return data.get("source_sha256") == (fingerprint or saved_model_fingerprint(saved_model))
+    return (data.get("source_sha256") == (fingerprint or saved_model_fingerprint(saved_model))
+            and data.get("weight_shard_size_bytes", DEFAULT_SHARD_BYTES) == shard_bytes)
 
 
 def check_saved_model(path: Path) -> Path:
@@ -127,12 +157,27 @@ def import_converter() -> Callable[..., None]:
     return convert_tf_saved_model
 
 
-def _convert_one(saved_model: Path, quantization: str, target: Path) -> None:
+def _convert_one(saved_model: Path, quantization: str, target: Path, shard_bytes: int) -> None:
     convert_tf_saved_model = import_converter()
     dtype_map = None if quantization == "none" else {quantization: True}
     with contextlib.redirect_stdout(io.StringIO()):
-        convert_tf_saved_model(str(saved_model), str(target), quantization_dtype_map=dtype_map)
+        convert_tf_saved_model(str(saved_model), str(target), quantization_dtype_map=dtype_map,
+                               weight_shard_size_bytes=shard_bytes, strip_debug_ops=STRIP_DEBUG_OPS)
     name_outputs(saved_model, target / "model.json")
+
+
+def names_by_key(keys: Sequence[str], tensors: Iterable[str]) -> dict[str, str] | None:
+    """Output keys, in the function's output order, paired with the converter's graph outputs.
+
+    The converter writes a function's outputs as ``Identity:0``, ``Identity_1:0``, ... in output
+    order; ``None`` when the tensors are not named so or their count is not the keys'.
+    """
+    tensors = list(dict.fromkeys(tensors))
+    matches = [_GRAPH_OUTPUT.match(name) for name in tensors]
+    if len(tensors) != len(keys) or not all(matches):
+        return None
+    ordered = sorted(tensors, key=lambda name: int(_GRAPH_OUTPUT.match(name).group(1) or 0))
+    return dict(zip(keys, ordered))
 
 
 def name_outputs(saved_model: Path, model_json: Path, signature: str = "serving_default") -> None:
@@ -140,43 +185,48 @@ def name_outputs(saved_model: Path, model_json: Path, signature: str = "serving_
 
     The converter names a signature output by matching dtype and shape, so outputs alike in both
     (``detection_scores`` and ``detection_classes``, each ``[1, N]`` float32) keep bare tensor
-    names. Its graph outputs follow the signature's flattened order (dict keys sorted), which
-    gives the true name of each.
+    names. Its graph outputs follow the signature's output order, which gives the true name of each.
     """
-    import tensorflow as tf
-
-    function = tf.saved_model.load(str(saved_model)).signatures[signature]
-    structured = function.structured_outputs
-    if not isinstance(structured, dict):
+    try:
+        keys = read_signature(saved_model, signature).flat_output_keys()
+    except ModelError:
         return
-    nodes = [t.name.split(":")[0] + ":0" for t in function.outputs]
     data = json.loads(model_json.read_text())
     outputs = data.get("signature", {}).get("outputs", {})
     by_tensor = {entry["name"]: entry for entry in outputs.values()}
-    if len(nodes) != len(structured) or not set(nodes) <= set(by_tensor):
+    mapped = names_by_key(keys, by_tensor)
+    if mapped is None:
         return
-    data["signature"]["outputs"] = {key: by_tensor[node] for key, node in zip(sorted(structured), nodes)}
+    data["signature"]["outputs"] = {key: by_tensor[tensor] for key, tensor in mapped.items()}
     model_json.write_text(json.dumps(data))
 
 
 def convert_saved_model(saved_model: Path, quantizations: Sequence[str] = QUANTIZATIONS, force: bool = False,
-                        log: Callable[[str], None] = lambda line: None) -> list[Converted]:
-    """Write one TF.js graph model per quantization next to the SavedModel; reuse current ones."""
+                        log: Callable[[str], None] = lambda line: None, out: Path | None = None,
+                        shard_bytes: int = DEFAULT_SHARD_BYTES) -> list[Converted]:
+    """Write one TF.js graph model per quantization (see the module docstring for where); reuse current ones."""
     saved_model = check_saved_model(saved_model)
     unknown = [q for q in quantizations if q not in QUANTIZATIONS]
     if unknown:
         raise UsageError(f"--quantization: {', '.join(unknown)} not one of {', '.join(QUANTIZATIONS)}")
+    if shard_bytes < 1:
+        raise UsageError(f"--weight_shard_size_bytes: {shard_bytes} must be a positive number of bytes")
     fingerprint = saved_model_fingerprint(saved_model)
     done = []
     for quantization in dict.fromkeys(quantizations):
-        target = variant_dir(saved_model, quantization)
-        reused = not force and is_current(saved_model, quantization, fingerprint)
+        target = variant_dir(saved_model, quantization, out)
+        reused = not force and is_current(saved_model, quantization, fingerprint, out, shard_bytes)
         if not reused:
-            log(f"converting {saved_model} ({quantization}) ...")
+            log(f"converting {saved_model} ({quantization}) into {target} ...")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(f"cannot write TF.js variants to {target.parent} ({exc.strerror or exc}); "
+                                 "pass --out DIR") from None
             staging = target.with_name(f".{quantization}.partial-{os.getpid()}")
             shutil.rmtree(staging, ignore_errors=True)
             try:
-                _convert_one(saved_model, quantization, staging)
+                _convert_one(saved_model, quantization, staging, shard_bytes)
             except ConversionError:
                 raise
             except Exception as exc:
@@ -189,7 +239,7 @@ def convert_saved_model(saved_model: Path, quantizations: Sequence[str] = QUANTI
             if metadata.is_file():
                 shutil.copyfile(metadata, staging / METADATA_NAME)
             record = {"source": saved_model.name, "source_sha256": fingerprint, "quantization": quantization,
-                      "tensorflowjs": _converter_version()}
+                      "weight_shard_size_bytes": shard_bytes, "tensorflowjs": _converter_version()}
             (staging / CONVERSION_FILE).write_text(json.dumps(record, indent=2) + "\n")
             shutil.rmtree(target, ignore_errors=True)
             staging.rename(target)

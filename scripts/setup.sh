@@ -49,3 +49,12 @@ for WEB in backends/tfjs/web backends/tesseractjs/web backends/ortweb/web script
         echo "$want" > "$stamp"
     fi
 done
+
+# The minimal TF.js bundles (--tfjs-bundle minimal), built offline from the installed packages.
+WEB=backends/tfjs/web
+want=$(cat "$WEB/package-lock.json" "$WEB/build.mjs" "$WEB"/bundles/*.js | sha256sum | cut -d' ' -f1)
+if [ ! -d "$WEB/build" ] || [ "$(cat "$STAMPS/bundles" 2>/dev/null)" != "$want" ]; then
+    echo "setup: building the minimal TF.js bundles (esbuild)"
+    (cd "$WEB" && node build.mjs)
+    echo "$want" > "$STAMPS/bundles"
+fi

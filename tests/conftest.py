@@ -66,6 +66,36 @@ def private_history_store(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DIGITBENCH_STORE", str(tmp_path_factory.mktemp("store") / "history.sqlite"))
 
 
+@pytest.fixture(scope="session")
+def od_api_export(tmp_path_factory) -> Path:
+    """An OD-API-shaped detector exported and converted as a user would (see od_api_fixture.py):
+    ``saved_model/``, ``label_map.pbtxt``, ``tfjs/none`` and ``tfjs/uint8`` (output names lost)."""
+    tf = pytest.importorskip("tensorflow")
+    _need_converter()
+    from tests import od_api_fixture
+
+    return od_api_fixture.export(tf, tmp_path_factory.mktemp("odapi") / "export", quantizations=("none", "uint8"))
+
+
+@pytest.fixture(scope="session")
+def od_api_two_output(tmp_path_factory) -> Path:
+    """The two-output form (detection_boxes + detection_multiclass_scores), exported the same way."""
+    tf = pytest.importorskip("tensorflow")
+    _need_converter()
+    from tests import od_api_fixture
+
+    return od_api_fixture.export(tf, tmp_path_factory.mktemp("odapi2") / "export", two_output=True)
+
+
+def _need_converter() -> None:
+    from bench.tfjs_convert import ConversionError, import_converter
+
+    try:
+        import_converter()
+    except ConversionError as exc:
+        pytest.skip(str(exc))
+
+
 def rendered_line(text: str, size: int = 40, pad: int = 20) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """``text`` set as one line of dark type on a light ground, and each character's x-extent."""
     from PIL import Image, ImageDraw, ImageFont

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.tf import DEFAULT_MODEL, TFBackend, TFOptions, class_to_digit
+from backends.tf import DEFAULT_MODEL, TFBackend, TFOptions
 from bench.errors import BackendUnavailable
+from bench.od_api import ClassMap
 from bench.model.architecture import ModelConfig
 from bench.photos import LoadedPhoto, Photo
 
@@ -67,7 +68,7 @@ def test_importing_the_backend_does_not_import_tensorflow():
     (0.0, "zero-based", 0), (9.0, "zero-based", 9), (1.0, "one-based", 0), (10.0, "one-based", 9),
     (10.0, "svhn", 0), (4.0, "svhn", 4), (11.0, "zero-based", None), (0.0, "one-based", None)])
 def test_classes_map_to_digits(value, classes, digit):
-    assert class_to_digit(value, classes) == digit
+    assert ClassMap(classes, "test").digit(value) == digit
 
 
 def test_a_missing_model_folder_is_one_clear_line(tmp_path: Path):
@@ -119,7 +120,7 @@ def test_a_model_with_another_input_size_runs(small_model: Path):
 
 
 def test_the_default_threshold_is_the_model_s_own_else_the_fallback(small_model: Path, od_api_style_model: Path):
-    from backends.tf import FALLBACK_THRESHOLD
+    from bench.od_api import FALLBACK_THRESHOLD
 
     ours = TFBackend(TFOptions(model=str(small_model)))
     ours.open()
@@ -127,6 +128,8 @@ def test_the_default_threshold_is_the_model_s_own_else_the_fallback(small_model:
     theirs = TFBackend(TFOptions(model=str(od_api_style_model)))
     theirs.open()
     assert theirs.threshold == FALLBACK_THRESHOLD
+    assert any("no default_threshold" in note and "--tf-threshold" in note for note in theirs.describe()["notes"])
+    assert not any("default_threshold" in note for note in ours.describe()["notes"])
     explicit = TFBackend(TFOptions(model=str(small_model), threshold=0.7))
     explicit.open()
     assert explicit.threshold == 0.7
@@ -168,3 +171,58 @@ def test_the_shipped_model_reads_a_rendered_house_number(tf):
     results = backend.recognize([p for _, p in photos])
     correct = sum(r.text == label for (label, _), r in zip(photos, results))
     assert correct >= 5, [(label, r.text) for (label, _), r in zip(photos, results)]
+
+
+def _od_api_photos():
+    from tests.od_api_fixture import photo
+
+    return [LoadedPhoto(Photo(f"{seed}.png", "", [], bytes), photo(seed, 40 + 10 * seed, 70), b"") for seed in range(3)]
+
+
+def test_an_od_api_export_runs_unchanged_and_its_label_map_decides(od_api_export: Path):
+    from tests.od_api_fixture import CLASSES
+
+    tf = pytest.importorskip("tensorflow")
+    backend = TFBackend(TFOptions(model=str(od_api_export / "saved_model"), threshold=0.0))
+    backend.open()
+    photos = _od_api_photos()
+    results = backend.recognize(photos)
+    facts = backend.describe()
+    backend.close()
+    assert facts["classes"].startswith("label map (") and facts["input"]["dtype"] == "uint8"
+    assert facts["input"]["height"] is None and not any("not digits" in n for n in facts["notes"])
+    serve = tf.saved_model.load(str(od_api_export / "saved_model")).signatures["serving_default"]
+    for photo, result in zip(photos, results):
+        raw = {k: v.numpy()[0] for k, v in serve(input_tensor=tf.constant(photo.rgb[None])).items()}
+        expected = sorted(((int(c) % CLASSES, float(s)) for c, s in zip(raw["detection_classes"], raw["detection_scores"])),
+                          key=lambda pair: -pair[1])
+        assert [(d.label, round(d.score, 5)) for d in result.candidates] == [(c, round(s, 5)) for c, s in expected]
+        box = raw["detection_boxes"][0]
+        first = next(d for d in result.candidates if d.score == pytest.approx(float(raw["detection_scores"][0])))
+        assert (first.left, first.top) == pytest.approx((box[1] * photo.width, box[0] * photo.height), abs=1e-3)
+        assert result.digits == result.candidates and result.end_to_end_ms >= result.latency_ms > 0
+
+
+def test_zero_based_on_a_one_based_model_is_noted(od_api_export: Path):
+    backend = TFBackend(TFOptions(model=str(od_api_export / "saved_model"), classes="zero-based", threshold=0.0))
+    backend.open()
+    backend.recognize(_od_api_photos())
+    notes = " ".join(backend.describe()["notes"])
+    backend.close()
+    assert "classes 10 (" in notes and "not digits under zero-based (--tf-classes)" in notes
+
+
+def test_the_two_output_export_scores_by_its_best_non_background_column(od_api_two_output: Path):
+    tf = pytest.importorskip("tensorflow")
+    backend = TFBackend(TFOptions(model=str(od_api_two_output / "saved_model"), threshold=0.0))
+    backend.open()
+    photos = _od_api_photos()[:1]
+    [result] = backend.recognize(photos)
+    assert backend.describe()["outputs"] == ["detection_boxes", "detection_multiclass_scores"]
+    backend.close()
+    serve = tf.saved_model.load(str(od_api_two_output / "saved_model")).signatures["serving_default"]
+    multiclass = serve(input_tensor=tf.constant(photos[0].rgb[None]))["detection_multiclass_scores"].numpy()[0]
+    best = multiclass[:, 1:].max(axis=1)
+    assert sorted(round(d.score, 5) for d in result.candidates) == sorted(round(float(s), 5) for s in best)
+    labels = {round(float(row[1:].max()), 5): (int(row[1:].argmax()) + 1) % 10 for row in multiclass}
+    assert all(labels[round(d.score, 5)] == d.label for d in result.candidates)

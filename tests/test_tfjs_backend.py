@@ -25,7 +25,8 @@ from backends.tfjs.browser import descendants
 from backends.tfjs.model_files import read_model
 from bench.errors import ModelError
 from backends.tfjs.options import NETWORKS, emulation, network_profile
-from backends.tfjs.server import PageServer, missing_page_files
+from backends.tfjs.server import PageServer
+from backends.tfjs.site import missing_page_files
 from bench.errors import UsageError
 from bench.options import build_options
 from bench.photos import Photo
@@ -42,7 +43,7 @@ def _browser_missing() -> str | None:
         return f"no chromedriver at {CHROMEDRIVER} (apt-get install chromium-driver)"
     missing = missing_page_files()
     if missing:
-        return f"TF.js npm packages missing ({missing[0].name}): npm ci in backends/tfjs/web"
+        return f"TF.js page files missing ({missing[0].name}): bash scripts/setup.sh"
     return None
 
 
@@ -165,14 +166,14 @@ def test_network_profiles_and_custom_spec():
 def test_unavailable_reasons_name_the_fix(monkeypatch, tmp_path):
     options = build_options(TfjsBackend.Options, "tfjs", {"model": str(tmp_path), "chromium": "/nonexistent/chrome"})
     assert "apt-get install chromium" in TfjsBackend.unavailable_reason(options)
-    monkeypatch.setattr("backends.tfjs.backend.missing_page_files", lambda: [Path("tf.min.js")])
+    monkeypatch.setattr("backends.tfjs.backend.missing_page_files", lambda *args: [Path("tf.min.js")])
     options = dataclasses.replace(options, chromium="/bin/sh", chromedriver="/bin/sh")
-    assert "npm ci" in TfjsBackend.unavailable_reason(options)
+    assert "scripts/setup.sh" in TfjsBackend.unavailable_reason(options)
 
 
 def test_missing_default_model_says_how_to_get_one(monkeypatch, tmp_path):
     monkeypatch.setattr("backends.tfjs.backend.DEFAULT_MODEL", tmp_path / "digit_detector")
-    monkeypatch.setattr("backends.tfjs.backend.missing_page_files", lambda: [])
+    monkeypatch.setattr("backends.tfjs.backend.missing_page_files", lambda *args: [])
     reason = TfjsBackend.unavailable_reason(TfjsBackend.Options(chromium="/bin/sh", chromedriver="/bin/sh"))
     assert "no detector at" in reason and "bench model export" in reason and "--tfjs-model" in reason
 
@@ -220,9 +221,9 @@ def test_converter_variants_are_written_once_with_the_true_output_names(tiny_mod
     from bench.tfjs_convert import convert_saved_model
 
     again = convert_saved_model(tiny_model)
-    assert [v.quantization for v in again] == ["none", "float16", "uint8"] and all(v.reused for v in again)
+    assert [v.quantization for v in again] == ["none", "float16", "uint16", "uint8"] and all(v.reused for v in again)
     sizes = {v.quantization: v.weights_bytes for v in again}
-    assert sizes["uint8"] < sizes["float16"] < sizes["none"]
+    assert sizes["uint8"] < sizes["float16"] == sizes["uint16"] < sizes["none"]
     outputs = json.loads((tiny_model / "tfjs" / "none" / "model.json").read_text())["signature"]["outputs"]
     assert sorted(outputs) == ["detection_boxes", "detection_classes", "detection_scores", "num_detections"]
     assert read_model(tiny_model / "tfjs" / "uint8").quantization == "uint8"
@@ -256,40 +257,82 @@ def test_unsupported_op_is_one_line_naming_it(tmp_path, capsys):
     assert not (model / "tfjs" / "none").exists()
 
 
-def test_server_serves_only_its_own_folders_and_gzips_json(tmp_path):
-    import gzip
-    import urllib.error
-    import urllib.request
+def _get(server, path: str, host: str | None = None, encoding: str | None = None) -> tuple[int, dict, bytes]:
+    """One raw HTTP/1.1 GET (the request target sent as is, unlike urllib)."""
+    import http.client
 
-    (tmp_path / "model.json").write_text('{"modelTopology": {}}' * 50)
-    (tmp_path.parent / "secret.txt").write_text("no")
-    with PageServer(tmp_path) as server:
-        request = urllib.request.Request(f"{server.url}/model/model.json", headers={"Accept-Encoding": "gzip"})
-        with urllib.request.urlopen(request) as response:
-            assert response.headers["Content-Encoding"] == "gzip"
-            assert gzip.decompress(response.read()) == (tmp_path / "model.json").read_bytes()
-        for path in ("/model/../secret.txt", "/model/%2e%2e/secret.txt", "/etc/passwd", "/page/../options.py"):
-            with pytest.raises(urllib.error.HTTPError) as caught:
-                urllib.request.urlopen(server.url + path)
-            assert caught.value.code == 404
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+        connection.putheader("Host", host or f"{server.host}:{server.port}")
+        if encoding:
+            connection.putheader("Accept-Encoding", encoding)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def test_server_serves_only_the_files_it_is_given_compressed_as_asked(tmp_path):
+    import gzip
+
+    import brotli
+
+    from backends.tfjs.site import site_files
+
+    model = read_model_folder(tmp_path)
+    (model.folder / "conversion.json").write_text("{}")
+    (model.folder / "label_map.pbtxt").write_text("item { id: 1 name: '1' }")
+    files = site_files("full", "wasm", model)
+    assert "/model/conversion.json" not in files and "/model/label_map.pbtxt" not in files
+    with PageServer(files) as server:
+        status, headers, body = _get(server, "/model/model.json", encoding="gzip, deflate, br")
+        assert status == 200 and headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(body) == model.model_json.read_bytes()
+        assert _get(server, "/model/group1-shard1of1.bin", encoding="gzip")[1].get("Content-Encoding") is None
+        for path in ("/model/conversion.json", "/model/label_map.pbtxt", "/model/../secret.txt", "/etc/passwd",
+                     "/page/../options.py", "/tfjs/../package.json", "/node_modules/@tensorflow/tfjs/package.json"):
+            assert _get(server, path)[0] in (400, 404), path
+        assert server.sent_bytes({"/model/model.json"}) == len(body)
+    with PageServer(files, compression="br") as server:
+        status, headers, body = _get(server, "/page/bench.js", encoding="gzip, br")
+        assert headers["Content-Encoding"] == "br" and brotli.decompress(body).startswith(b"/*")
+        assert _get(server, "/page/bench.js", encoding="gzip")[1].get("Content-Encoding") is None
+    with PageServer(files, compression="none") as server:
+        assert _get(server, "/page/bench.js", encoding="gzip, br")[1].get("Content-Encoding") is None
+
+
+def read_model_folder(folder: Path):
+    """A minimal intact TF.js model folder (one float32 weight) and its description."""
+    (folder / "model.json").write_text(json.dumps({
+        "modelTopology": {"node": []}, "format": "graph-model",
+        "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": [{"name": "w", "shape": [2], "dtype": "float32"}]}]}))
+    (folder / "group1-shard1of1.bin").write_bytes(np.zeros(2, np.float32).tobytes())
+    return read_model(folder)
+
+
+def test_server_answers_odd_paths_and_refuses_foreign_hosts_without_an_exception(tmp_path):
+    import socket
+
+    with PageServer({"/": b"<p>page</p>", "/a.js": tmp_path / "missing.js"}) as server:
+        odd = ["%00", "/%00", "/a%00.js", "//etc/passwd", "/..%2f..%2fetc/passwd", "/%ff%fe", "/a.js%5c..%5c",
+               "*", "/" + "x" * 5000, "/a.js", "/photos/../a.js", "/photos/%00"]
+        for path in odd:
+            assert _get(server, path)[0] in (400, 404), path
+        for raw in (b"GET\r\n\r\n", b"\x00\x01\x02\r\n\r\n", b"GET / HTTP/1.1\r\nHost: " + b"a" * 70000 + b"\r\n\r\n"):
+            with socket.create_connection((server.host, server.port), timeout=5) as sock:
+                sock.sendall(raw)
+                sock.recv(1024)
+        assert _get(server, "/", host="evil.example")[0] == 421
+        assert _get(server, "http://evil.example/")[0] == 421
+        assert _get(server, "/", host=f"rebound.example:{server.port}")[0] == 421
+        assert _get(server, "/", host=f"localhost:{server.port}")[0] == 200
+        assert _get(server, "/")[2] == b"<p>page</p>"
+        assert server.errors == []
 
 
 # The real page in headless Chromium.
-
-@needs_browser
-@pytest.mark.slow
-def test_page_letterbox_equals_python(tiny_model, photos):
-    from bench.model.preprocess import letterbox
-
-    backend = _backend(tiny_model)
-    try:
-        backend.open()
-        for photo in photos:
-            expected, _ = letterbox(photo.rgb, INPUT_H, INPUT_W)
-            assert np.array_equal(backend.session.model_input(photo.rgb), expected)
-    finally:
-        backend.close()
-
 
 @needs_browser
 @pytest.mark.slow
@@ -300,20 +343,23 @@ def test_float32_outputs_equal_tensorflow(tiny_model, photos, tfjs_backend):
     from bench.model.preprocess import letterbox
 
     serve = tf.saved_model.load(str(tiny_model)).signatures["serving_default"]
-    backend = _backend(tiny_model, tfjs_backend=tfjs_backend)
+    backend = _backend(tiny_model, tfjs_backend=tfjs_backend, image_path="exact")
     try:
         backend.open()
-        raw = backend.session.recognize([p.rgb for p in photos])
+        raw = backend.session.recognize(photos)
     finally:
         backend.close()
+    keys = [key for key, _ in backend.outputs.fetch()]
     for photo, page in zip(photos, raw):
         expected = serve(tf.constant(letterbox(photo.rgb, INPUT_H, INPUT_W)[0][None]))
-        page_boxes = np.reshape(page["boxes"], (-1, 4))
-        assert len(page["scores"]) == DETECTIONS
+        outputs = dict(zip(keys, page["outputs"]))
+        page_boxes = np.reshape(outputs["detection_boxes"], (-1, 4))
+        assert len(outputs["detection_scores"]) == DETECTIONS
         for score, cls, box in zip(expected["detection_scores"].numpy()[0], expected["detection_classes"].numpy()[0],
                                    expected["detection_boxes"].numpy()[0]):
             assert any(c == cls and abs(s - score) <= 1e-4 and np.abs(b - box).max() <= 1e-4
-                       for s, c, b in zip(page["scores"], page["classes"], page_boxes)), (photo.photo.image, score)
+                       for s, c, b in zip(outputs["detection_scores"], outputs["detection_classes"], page_boxes)), \
+                (photo.photo.image, score)
 
 
 @needs_browser
@@ -418,22 +464,27 @@ def test_hung_page_times_out_then_restarts(tiny_model, photos):
 @needs_browser
 @pytest.mark.slow
 def test_network_profile_throttles_the_download_and_warm_cache_skips_it(tiny_model):
-    throttled = _backend(tiny_model, network="custom:400:20")
+    throttled = _backend(tiny_model, network="custom:1600:20")
     warm = _backend(tiny_model, cache="warm")
     from_indexeddb = _backend(tiny_model, cache="warm", indexeddb="true")
     try:
         cold = throttled.open()
         second = warm.open()
+        warm_notes = warm.describe()["notes"]
         stored = from_indexeddb.open()
         assert all(r.error is None for r in from_indexeddb.recognize([_photo(np.zeros((20, 30, 3), np.uint8))]))
     finally:
         throttled.close()
         warm.close()
         from_indexeddb.close()
-    expected_ms = cold.download_bytes / (400 * 1000 / 8) * 1000
+    expected_ms = cold.download_bytes / (1600 * 1000 / 8) * 1000
     assert cold.download_ms >= 0.8 * expected_ms
     assert cold.details["resource_timing_ms"] >= 0.8 * expected_ms
     assert second.download_bytes == 0 and second.details["resource_timing_body_bytes"] > 0
+    fetched = {e["name"] for e in second.details["library_entries"] if e["transferBytes"] > 0}
+    assert fetched == {"/"} and second.library_bytes < 2000, "only the page itself (Cache-Control: no-cache) again"
+    assert second.details["first_visit"]["library_ms"] > 0
+    assert not any("Resource Timing" in note or "by the server" in note for note in warm_notes)
     assert stored.download_bytes == 0 and stored.details["model_source"] == "indexeddb"
     assert from_indexeddb.describe()["cache"] == "warm+indexeddb"
 
@@ -482,3 +533,232 @@ def test_bench_run_flags_make_rows_that_describe_themselves(tiny_model, tiny_dat
     assert described["weights_bytes"] == read_model(tiny_model / "tfjs" / "uint8").weights_bytes
     assert row["download_bytes"] > described["weights_bytes"] and row["errors"] == 0
     assert {"download", "init", "first_inference", "total"} <= set(row["cold_start_ms"])
+
+
+# OD API exports as the exporter and the converter leave them.
+
+def _od_api_photos():
+    from tests.od_api_fixture import photo
+
+    return [_photo(photo(seed, 40 + 10 * seed, 70), f"od{seed}.png") for seed in range(3)]
+
+
+def _tf_candidates(saved_model: Path, photos) -> list:
+    from backends.tf import TFBackend, TFOptions
+
+    backend = TFBackend(TFOptions(model=str(saved_model), threshold=0.0))
+    backend.open()
+    try:
+        return [r.candidates for r in backend.recognize(photos)]
+    finally:
+        backend.close()
+
+
+def _same_detections(expected, found, photo, box_tolerance: float = 1e-3, score_tolerance: float = 1e-4) -> None:
+    """Every expected detection has one found with its label and score, its box within the tolerance
+    of the photo's size."""
+    size = max(photo.width, photo.height)
+    assert len(found) == len(expected), (photo.photo.image, len(found), len(expected))
+    for want in expected:
+        assert any(d.label == want.label and abs(d.score - want.score) <= score_tolerance
+                   and max(abs(d.left - want.left), abs(d.top - want.top), abs(d.width - want.width),
+                           abs(d.height - want.height)) <= box_tolerance * size for d in found), (photo.photo.image, want)
+
+
+@needs_browser
+@pytest.mark.slow
+@pytest.mark.parametrize("tfjs_backend", ["wasm", "webgl", "cpu"])
+def test_an_od_api_export_runs_unchanged_with_tensorflow_s_detections(od_api_export, tfjs_backend):
+    photos = _od_api_photos()
+    expected = _tf_candidates(od_api_export / "saved_model", photos)
+    backend = _backend(od_api_export / "tfjs" / "none", tfjs_backend=tfjs_backend, min_score="0")
+    try:
+        backend.open()
+        results = backend.recognize(photos)
+        facts = backend.describe()
+    finally:
+        backend.close()
+    assert facts["outputs"]["found_from"] == f"the signature of {(od_api_export / 'saved_model').resolve()}"
+    assert facts["classes"].startswith("label map (") and facts["outputs"]["detection_scores"] == "Identity_4:0"
+    for photo, want, result in zip(photos, expected, results):
+        assert result.error is None
+        _same_detections(want, result.candidates, photo)
+    if tfjs_backend == "wasm":
+        assert facts["tfjs_patches"] == ["Cast to bool (tfjs #2590)"]
+
+
+@needs_browser
+@pytest.mark.slow
+def test_uint8_classes_are_rounded_and_the_two_output_export_runs(od_api_export, od_api_two_output):
+    photos = _od_api_photos()
+    quantized = _backend(od_api_export / "tfjs" / "uint8", quantization="uint8", min_score="0")
+    two = _backend(od_api_two_output / "tfjs" / "none", min_score="0")
+    try:
+        quantized.open()
+        rounded = quantized.recognize(photos)
+        notes = quantized.describe()["notes"]
+        two.open()
+        two_results = two.recognize(photos)
+        two_facts = two.describe()
+    finally:
+        quantized.close()
+        two.close()
+    assert all(r.error is None and r.candidates for r in rounded)
+    assert not any("not digits" in note for note in notes)
+    assert list(two_facts["outputs"])[:2] == ["detection_boxes", "detection_multiclass_scores"]
+    for photo, want, result in zip(photos, _tf_candidates(od_api_two_output / "saved_model", photos), two_results):
+        _same_detections(want, result.candidates, photo)
+
+
+@needs_browser
+@pytest.mark.slow
+def test_other_converter_flags_structured_names_uint16_and_shards(tmp_path, tiny_dataset):
+    """The same kind of export converted with --use_structured_outputs_names, uint16 and small shards,
+    with no SavedModel beside it any more: the structured keys name the outputs."""
+    tf = pytest.importorskip("tensorflow")
+    from bench.cli import main
+    from tests.od_api_fixture import export
+
+    root = export(tf, tmp_path / "export", quantizations=("uint16",), use_structured_outputs_names=True,
+                  weight_shard_size_bytes=1000)
+    saved_model = root / "saved_model"
+    assert main(["model", "convert", str(saved_model), "--quantization", "uint16", "--weight_shard_size_bytes",
+                 "1000", "--out", str(tmp_path / "ours")]) == 0
+    ours = read_model(tmp_path / "ours" / "uint16")
+    assert ours.quantization == "uint16" and len(ours.shards) > 1
+    assert json.loads((tmp_path / "ours" / "uint16" / "conversion.json").read_text())["weight_shard_size_bytes"] == 1000
+    assert "detection_scores" in json.loads((tmp_path / "ours" / "uint16" / "model.json").read_text())["signature"]["outputs"]
+    saved_model.rename(tmp_path / "elsewhere")
+    theirs = root / "tfjs" / "uint16"
+    assert len(read_model(theirs).shards) > 1
+    code = main(["run", "--backends", "tfjs", "--dataset", str(tiny_dataset), "--out", str(tmp_path / "run"),
+                 "--warmup", "0", "--tfjs-model", str(theirs)])
+    assert code == 0
+    row = json.loads((tmp_path / "run" / "run.json").read_text())["backends"]["tfjs-wasm-uint16"]
+    assert row["errors"] == 0 and row["describe"]["outputs"]["found_from"] == "model.json structuredOutputKeys"
+    assert row["describe"]["classes"].startswith("label map")
+
+
+# A real first visit: the page's own image path, the whole first load, phone photos.
+
+@needs_browser
+@pytest.mark.slow
+def test_the_page_path_decodes_uploads_and_letterboxes_on_the_backend(tiny_model, photos):
+    """The exact path's input equals Python's letterbox; the page path's is close, its parts add up."""
+    from bench.model.preprocess import letterbox
+
+    backend = _backend(tiny_model)
+    try:
+        backend.open()
+        inputs = [(backend.session.model_input(p, "page"), letterbox(p.rgb, INPUT_H, INPUT_W)[0]) for p in photos]
+        exact = [backend.session.model_input(p, "exact") for p in photos]
+        results = backend.recognize(photos)
+    finally:
+        backend.close()
+    for (page, python), same in zip(inputs, exact):
+        assert np.array_equal(same, python)
+        assert page.shape == python.shape
+        assert np.abs(page - python).mean() < 8.0
+    for result in results:
+        parts = result.details["parts"]
+        assert set(parts) == {"decode_ms", "upload_ms", "preprocess_ms", "model_ms", "readback_ms"}
+        assert result.end_to_end_ms >= result.latency_ms
+        assert sum(parts.values()) == pytest.approx(result.end_to_end_ms, abs=0.5)
+        assert result.latency_ms == pytest.approx(parts["model_ms"] + parts["readback_ms"], abs=0.5)
+
+
+@needs_browser
+@pytest.mark.slow
+def test_a_3g_first_visit_costs_at_least_its_bytes_at_1_6_mbps(tiny_model, tiny_dataset, tmp_path):
+    from bench.runner import RunConfig, run_benchmark
+
+    config = RunConfig(backends=("tfjs",), dataset=str(tiny_dataset), out=tmp_path / "run", warmup=0, limit=1,
+                       backend_options={"tfjs": {"model": str(tiny_model), "network": "3g"}})
+    row = run_benchmark(config).to_json()["backends"]["tfjs-wasm-none"]
+    cold = row["cold_start_ms"]
+    assert row["library_bytes"] > 300_000 and row["download_bytes"] > 0
+    at_3g_ms = (row["library_bytes"] + row["download_bytes"]) * 8 / 1_600_000 * 1000
+    assert cold["total"] >= at_3g_ms
+    assert cold["library"] >= row["library_bytes"] * 8 / 1_600_000 * 1000
+    assert cold["total"] == pytest.approx(cold["library"] + cold["download"] + cold["init"] + cold["first_inference"],
+                                          abs=0.01)
+    details = row["cold_start_details"]
+    assert details["library_resource_timing_end_ms"] <= cold["library"] + 20
+    assert abs(details["library_body_bytes"] - details["library_server_bytes"]) <= 0.25 * details["library_server_bytes"]
+    assert {"/", "/tfjs/tf.min.js", "/tfjs/tf-backend-wasm.min.js"} <= {e["name"] for e in details["library_entries"]}
+
+
+@needs_browser
+@pytest.mark.slow
+def test_the_minimal_bundle_is_smaller_and_runs(tiny_model):
+    full = _backend(tiny_model, tfjs_backend="webgl")
+    minimal = _backend(tiny_model, tfjs_backend="webgl", bundle="minimal", compression="br")
+    try:
+        first_full, first_minimal = full.open(), minimal.open()
+        read = minimal.recognize([_photo(np.zeros((20, 30, 3), np.uint8))])
+        described = minimal.describe()
+    finally:
+        for backend in (full, minimal):
+            backend.close()
+    assert 0 < first_minimal.library_bytes < first_full.library_bytes
+    assert read[0].error is None and described["bundle"] == "minimal" and described["tfjs_version"] == "4.22.0"
+    assert described["compression"] == "br"
+
+
+def _phone_photo():
+    """A 48-megapixel (8000 x 6000) JPEG, as a phone camera writes it."""
+    from PIL import Image
+
+    x = (np.arange(8000) // 32 % 256).astype(np.uint8)
+    y = (np.arange(6000) // 24 % 256).astype(np.uint8)
+    rgb = np.empty((6000, 8000, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = x[None, :], y[:, None], x[None, :] ^ y[:, None]
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=80)
+    data = buffer.getvalue()
+    return Photo("phone.jpg", "", [], lambda: data).load()
+
+
+@needs_browser
+@pytest.mark.slow
+def test_a_phone_photo_on_webgl_at_4096_fails_with_the_texture_error_and_max_side_reads_it(tiny_model):
+    photo = _phone_photo()
+    phone = dict(tfjs_backend="webgl", device="phone", network="none", cpu_throttle="1")
+    crashing = _backend(tiny_model, **phone)
+    downsized = _backend(tiny_model, **phone, max_side="2048")
+    try:
+        crashing.open()
+        [failed] = crashing.recognize([photo])
+        described = crashing.describe()
+        downsized.open()
+        [read] = downsized.recognize([photo])
+    finally:
+        crashing.close()
+        downsized.close()
+    assert failed.error.startswith("Requested texture size [")
+    assert "greater than WebGL maximum on this browser / GPU [4096x4096]" in failed.error
+    assert described["viewport"]["width"] == 412 and described["viewport"]["devicePixelRatio"] == 2.625
+    assert "Android" in described["user_agent"] and "Mobile" in described["user_agent"]
+    assert read.error is None and read.details["fed"] == {"width": 2048, "height": 1536}
+    assert "downsize_ms" in read.details["parts"]
+    assert all(0 <= d.left <= d.left + d.width <= 8000 + 1e-6 for d in read.candidates)
+
+
+@needs_browser
+@pytest.mark.slow
+def test_the_browser_keeps_its_crash_dumps_and_home_in_its_own_temporary_folder(tiny_model):
+    backend = _backend(tiny_model)
+    try:
+        backend.open()
+        browser = backend.session.browser
+        root = browser.root
+        main = browser.browser_processes()[0]
+        command = Path(f"/proc/{main.pid}/cmdline").read_bytes().split(b"\0")
+        environment = dict(item.split(b"=", 1) for item in Path(f"/proc/{main.pid}/environ").read_bytes().split(b"\0")
+                           if b"=" in item)
+    finally:
+        backend.close()
+    assert f"--crash-dumps-dir={root / 'crashes'}".encode() in command
+    assert f"--user-data-dir={root / 'profile'}".encode() in command
+    assert environment[b"HOME"] == str(root / "home").encode()
+    assert not root.exists()

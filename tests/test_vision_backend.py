@@ -203,7 +203,10 @@ def test_cold_start_separates_import_client_auth_and_grpc_connection(backend_for
     grpc_cold = backend_for("grpc").cold
     rest_cold = backend_for("rest").cold
     assert grpc_cold.details["connect_ms"] > 0
-    assert grpc_cold.init_ms >= grpc_cold.details["client_ms"] + grpc_cold.details["connect_ms"]
+    assert grpc_cold.init_ms >= grpc_cold.details["client_ms"] + grpc_cold.details["connect_ms"] - 1e-6
+    assert grpc_cold.library_ms == grpc_cold.details["import_ms"], "the client library's import is the library part"
+    assert grpc_cold.init_ms == pytest.approx(grpc_cold.details["client_ms"] + grpc_cold.details["connect_ms"]
+                                              + (grpc_cold.details["auth_ms"] or 0), abs=0.01)
     assert rest_cold.details["connect_ms"] is None and "first_inference" in rest_cold.details["connect"]
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from backends.tfjs.backend import to_digits
-from backends.tfjs.options import DEFAULT_MIN_SCORE, LOCAL_CHROMIUM
+from backends.tfjs.options import LOCAL_CHROMIUM
 from backends.tfjs.server import PageServer
 from backends.webpage import LOAD_TIMEOUT_S, PageBackend, WebPage
 from bench.errors import BackendUnavailable, first_line
@@ -39,6 +39,7 @@ from bench.results.records import ColdStart, Recognition
 from bench.saved_model import DEFAULT_MODEL, METADATA, is_saved_model
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
+DEFAULT_MIN_SCORE = 0.3
 ORT_DIST = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
 EXECUTION_PROVIDERS = ("wasm", "webgl", "webgpu")
 REQUIRED_FILES = (ORT_DIST / "ort.wasm.min.js", ORT_DIST / "ort-wasm-simd-threaded.wasm",

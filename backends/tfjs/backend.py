@@ -10,20 +10,24 @@ remaining photos fail.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from backends.tfjs.model_files import TfjsModel, load_variant, model_metadata, source_problem
-from backends.tfjs.options import DEFAULT_MIN_SCORE, LOCAL_CHROMIUM, TfjsOptions, emulation
+from backends.tfjs.model_files import TfjsModel, default_quantizations, load_variant, model_metadata, source_problem
+from backends.tfjs.options import LOCAL_CHROMIUM, TfjsOptions, emulation
+from backends.tfjs.outputs import OutputNames, resolve_outputs
 from backends.tfjs.page import PageConfig, PageSession
-from backends.tfjs.server import WEB_DIR, PageServer, missing_page_files
+from backends.tfjs.server import PageServer
+from backends.tfjs.site import WEB_DIR, library_files, missing_page_files, site_files
 from bench.backend import Backend, SweepAxis
-from bench.errors import EngineError, EngineGone, EngineHung, UsageError, first_line
+from bench.errors import EngineError, EngineGone, EngineHung, ModelError, UsageError, first_line
 from bench.metrics import read_number
+from bench.model.preprocess import Transform, letterbox_transform
+from bench.od_api import FALLBACK_THRESHOLD, ClassFit, ClassMap, Decoder, above, decode, resolve_classes, threshold_of
 from bench.photos import LoadedPhoto
 from bench.results.records import ColdStart, Digit, Recognition
 from bench.saved_model import DEFAULT_MODEL
@@ -59,9 +63,11 @@ class TfjsBackend(Backend):
             if not (Path(options.chromedriver).is_file() or shutil.which(options.chromedriver)):
                 return (f"no chromedriver at {options.chromedriver}: apt-get install chromium-driver "
                         "(or pass --tfjs-chromedriver PATH)")
-        missing = missing_page_files()
-        if missing:
-            return f"TF.js npm packages missing ({missing[0].name}): run `npm ci` in {WEB_DIR} (or `make setup`)"
+        for backend in options.tfjs_backend:
+            missing = missing_page_files(options.bundle, backend)
+            if missing:
+                return (f"TF.js page files missing ({missing[0].name}): run `bash scripts/setup.sh` (npm ci and "
+                        f"node build.mjs in {WEB_DIR})")
         return source_problem(model_source(options), options.model is None, options.quantization)
 
     @classmethod
@@ -75,19 +81,25 @@ class TfjsBackend(Backend):
     @classmethod
     def rows(cls, options: TfjsOptions) -> list[tuple[str, Any]]:
         emulation(options)
+        if not options.quantization:
+            options = dataclasses.replace(options, quantization=default_quantizations(model_source(options)))
         return [(single.row_name(), single) for single in options.single_rows()]
 
     def __init__(self, options: TfjsOptions | None = None, row: str | None = None) -> None:
         super().__init__(options, row)
         self.tfjs_backend = self.options.tfjs_backend[0]
-        self.quantization = self.options.quantization[0]
+        self.quantization = (self.options.quantization or default_quantizations(model_source(self.options)))[0]
         self.emulation = emulation(self.options)
         self.model: TfjsModel | None = None
         self.server: PageServer | None = None
         self.session: PageSession | None = None
         self.restarts = 0
         self.cold: ColdStart | None = None
-        self.min_score = self.options.min_score if self.options.min_score is not None else DEFAULT_MIN_SCORE
+        self.min_score = self.options.min_score if self.options.min_score is not None else FALLBACK_THRESHOLD
+        self.classes: ClassMap | None = None
+        self.outputs: OutputNames | None = None
+        self.fit = ClassFit()
+        self.model_notes: list[str] = []
         self.browser_version: str | None = None
         self.batch_size = self.options.batch_size
 
@@ -100,14 +112,17 @@ class TfjsBackend(Backend):
         spec = BrowserSpec(chromium, self.options.chromedriver, self.options.webdriver_url, self.options.serve_host,
                            tuple(self.options.capability_map().items()))
         return PageConfig(self.tfjs_backend, self.emulation, self.options.cache == "warm", self.options.indexeddb,
-                          self.model.sha256, spec, self.options.batch_timeout_s, self._load_timeout_s())
+                          self.model.sha256, tuple(name for _, name in self.outputs.fetch()), spec,
+                          self.options.batch_timeout_s, self._load_timeout_s(), self.options.image_path,
+                          self.options.max_side)
 
     def _load_timeout_s(self) -> float:
         """A minute for page and model load, plus three times the model's download on a throttled network."""
         network = self.emulation.network
         if network is None:
             return LOAD_TIMEOUT_S
-        total = self.model.weights_bytes + self.model.model_json.stat().st_size
+        library = sum(path.stat().st_size for path in library_files(self.options.bundle, self.tfjs_backend).values())
+        total = library + self.model.weights_bytes + self.model.model_json.stat().st_size
         return LOAD_TIMEOUT_S + 3 * total / (network.down_kbps * 125) + 4 * network.latency_ms / 1000
 
     def open(self) -> ColdStart:
@@ -116,10 +131,19 @@ class TfjsBackend(Backend):
         if problem:
             raise UsageError(problem)
         self.model = load_variant(source, self.quantization)
-        if self.options.min_score is None:
-            threshold = model_metadata(self.model.folder).get("default_threshold")
-            self.min_score = float(threshold) if threshold is not None else DEFAULT_MIN_SCORE
-        self.server = PageServer(self.model.folder, self.options.serve_host, isolated=self.options.wasm_threads)
+        metadata = model_metadata(self.model.folder)
+        try:
+            self.classes = resolve_classes(self.options.classes, source, metadata, "--tfjs-classes")
+        except ModelError as exc:
+            raise UsageError(str(exc)) from None
+        self.min_score, note = threshold_of(self.options.min_score, metadata, "--tfjs-min-score")
+        self.model_notes = [note] if note else []
+        self.outputs = resolve_outputs(json.loads(self.model.model_json.read_text()), self.model.folder,
+                                       self.options.outputs)
+        if self.outputs.note:
+            self.model_notes.append(self.outputs.note)
+        self.server = PageServer(site_files(self.options.bundle, self.tfjs_backend, self.model), self.options.serve_host,
+                                 isolated=self.options.wasm_threads, compression=self.options.compression)
         self.cold = self._start_session()
         return self.cold
 
@@ -164,7 +188,7 @@ class TfjsBackend(Backend):
             if self.session is None:
                 return failed(problem or "the browser is not running (it gave out earlier in this row)")
             try:
-                raw = self.session.recognize([p.rgb for p in photos])
+                raw = self.session.recognize(photos)
             except (EngineGone, EngineHung) as exc:
                 problem = str(exc)
                 gave_up = self._restart(problem)
@@ -179,9 +203,16 @@ class TfjsBackend(Backend):
     def _recognition(self, photo: LoadedPhoto, raw: dict[str, Any]) -> Recognition:
         if raw.get("error"):
             return Recognition.failed(first_line(raw["error"]))
-        digits = to_digits(raw, photo, self.session.model_info["input"], self.min_score)
-        return Recognition(digits, read_number(digits), raw["latencyMs"],
-                           details={"preprocess_ms": round(raw["preprocessMs"], 4)})
+        arrays = {key: values for (key, _), values in zip(self.outputs.fetch(), raw["outputs"])}
+        to_photo = photo_mapping(photo, self.session.model_info["input"], raw["fed"]["width"], raw["fed"]["height"])
+        candidates = decode(arrays, Decoder(self.classes), to_photo, self.fit)
+        digits = above(candidates, self.min_score)
+        parts = {camel_to_snake(name): round(ms, 4) for name, ms in raw["parts"].items()}
+        details: dict[str, Any] = {"parts": parts}
+        if (raw["fed"]["width"], raw["fed"]["height"]) != (photo.width, photo.height):
+            details["fed"] = raw["fed"]
+        return Recognition(digits, read_number(digits), raw["latencyMs"], candidates=candidates,
+                           end_to_end_ms=raw["endToEndMs"], details=details)
 
     def close(self) -> None:
         session, self.session = self.session, None
@@ -217,48 +248,90 @@ class TfjsBackend(Backend):
             "wasm_simd": info.get("wasmSimd"),
             "wasm_threads": info.get("wasmThreadCount") if info.get("wasmThreads") else info.get("wasmThreads"),
             "cross_origin_isolated": info.get("crossOriginIsolated"),
+            "tfjs_patches": info.get("patches"),
             "webdriver": self.options.webdriver_url or "local chromedriver",
             "min_score": self.min_score,
+            "classes": self.classes.describe() if self.classes else self.options.classes,
+            "outputs": {**(self.outputs.tensors if self.outputs else {}),
+                        "found_from": self.outputs.source if self.outputs else None},
+            "bundle": self.options.bundle,
+            "compression": self.options.compression,
+            "image_path": self.options.image_path,
+            "max_side": self.options.max_side or None,
+            "viewport": info.get("viewport"),
+            "user_agent": info.get("userAgent"),
             "batch_size": self.batch_size,
             "restarts": self.restarts,
             "notes": self._notes(software),
         }
 
     def _notes(self, software: bool) -> list[str]:
-        notes = []
+        notes = list(self.model_notes)
+        if self.classes is not None:
+            notes += self.fit.notes(self.classes, "--tfjs-classes")
         if software:
             notes.append("WebGL via SwiftShader (software), not a GPU figure")
         if self.emulation.network is not None:
-            notes.append(f"model download throttled: {self.emulation.network.describe()}")
+            notes.append(f"first visit throttled (page, TF.js, model): {self.emulation.network.describe()}")
         if self.emulation.cpu_throttle > 1:
             notes.append(f"CPU throttled x{self.emulation.cpu_throttle:g} (DevTools)")
         if self.emulation.max_texture_size and self.tfjs_backend == "webgl":
             notes.append(f"WebGL texture limit {self.emulation.max_texture_size} (emulated)")
         if self.options.cache == "warm":
             notes.append("warm cache: second visit" + (", model from IndexedDB" if self.options.indexeddb else ""))
-        disagreement = timing_disagreement(self.cold)
-        if disagreement:
-            notes.append(disagreement)
+        notes += timing_disagreement(self.cold)
+        if self.options.max_side:
+            notes.append(f"photos over {self.options.max_side} px downsized on a canvas before fromPixels")
         if self.restarts:
             notes.append(f"browser restarted {self.restarts}x")
         return notes
 
 
-def timing_disagreement(cold: ColdStart | None, tolerance: float = 0.25, slack_ms: float = 20.0) -> str | None:
-    """A note when the page's download time and the browser's Resource Timing disagree."""
-    measured = cold.details.get("resource_timing_ms") if cold else None
-    if measured is None or cold.download_ms == 0:
-        return None
-    if abs(measured - cold.download_ms) <= max(slack_ms, tolerance * cold.download_ms):
-        return None
-    return f"download {cold.download_ms:.0f} ms by the page but {measured:.0f} ms by Resource Timing"
+def timing_disagreement(cold: ColdStart | None, tolerance: float = 0.25, slack_ms: float = 20.0) -> list[str]:
+    """Notes where the page's own figures and the browser's Resource Timing (or the server) disagree."""
+    if cold is None:
+        return []
+    notes = []
+    measured = cold.details.get("resource_timing_ms")
+    if measured is not None and cold.download_ms and \
+            abs(measured - cold.download_ms) > max(slack_ms, tolerance * cold.download_ms):
+        notes.append(f"download {cold.download_ms:.0f} ms by the page but {measured:.0f} ms by Resource Timing")
+    library_end = cold.details.get("library_resource_timing_end_ms")
+    if library_end is not None and library_end > cold.library_ms + slack_ms:
+        notes.append(f"library ready at {cold.library_ms:.0f} ms by the page but its last file arrived at "
+                     f"{library_end:.0f} ms by Resource Timing")
+    body, served = cold.details.get("library_body_bytes"), cold.details.get("library_server_bytes")
+    if body is not None and served is not None and abs(body - served) > tolerance * max(served, 1):
+        notes.append(f"library {body} bytes by Resource Timing but {served} bytes sent by the server")
+    return notes
 
 
-def to_digits(raw: dict[str, Any], photo: LoadedPhoto, model_input: dict[str, int], min_score: float) -> list[Digit]:
-    """The page's detections above ``min_score`` as digits in photo pixels (the Python inverse mapping)."""
-    from bench.model.evaluate import to_digits as model_digits
-    from bench.model.preprocess import letterbox_transform
+def to_digits(raw: dict[str, Any], photo: LoadedPhoto, model_input: dict[str, int | None],
+              min_score: float) -> list[Digit]:
+    """The digits of a page's raw ``boxes``/``scores``/``classes`` (zero-based classes, a letterboxed
+    or any-size input) at or above ``min_score``, in photo pixels: for pages that answer in that form
+    (``ortweb``)."""
+    to_photo = photo_mapping(photo, model_input, photo.width, photo.height)
+    found = Decoder(ClassMap("zero-based", "the page")).candidates(raw["boxes"], raw["scores"], raw["classes"], to_photo)
+    return above(found, min_score)
 
-    transform = letterbox_transform(photo.height, photo.width, model_input["height"], model_input["width"])
-    boxes = np.reshape(np.asarray(raw["boxes"], dtype=float), (-1, 4))
-    return model_digits(boxes, raw["scores"], raw["classes"], transform, min_score)
+
+def camel_to_snake(name: str) -> str:
+    """``decodeMs`` -> ``decode_ms``."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def photo_mapping(photo: LoadedPhoto, model_input: dict[str, int | None], fed_width: int, fed_height: int):
+    """Model box -> ``(left, top, width, height)`` in photo pixels, for the frame the page fed the model
+    (the photo, or its downsized copy): the letterbox's inverse, or the identity for a model taking any size."""
+    if model_input["height"] is None:
+        transform = Transform(1.0, 0.0, 0.0, fed_width, fed_height, fed_width, fed_height)
+    else:
+        transform = letterbox_transform(fed_height, fed_width, model_input["height"], model_input["width"])
+    sx, sy = photo.width / fed_width, photo.height / fed_height
+
+    def to_photo(box) -> tuple[float, float, float, float]:
+        left, top, width, height = transform.to_photo(box)
+        return left * sx, top * sy, width * sx, height * sy
+
+    return to_photo

@@ -1,8 +1,12 @@
 """Starting and stopping headless Chromium through WebDriver, locally or on a remote endpoint.
 
+Reusable by any browser backend: ``Browser(BrowserSpec(...))`` gives a driver and ``cdp()``.
 Locally the system chromedriver is started by path (Selenium Manager never runs) in its own
 session, so a Ctrl-C reaches only digitbench, which then quits the browser in order. The
 browser's processes are recorded at start so :meth:`Browser.close` can make sure they are gone.
+Everything the browser writes stays in one temporary folder, deleted at close: the fresh profile
+(``--user-data-dir``), crash dumps (``--crash-dumps-dir``) and its ``$HOME`` (Chromium writes
+``~/.pki`` and ``~/.config`` otherwise).
 """
 from __future__ import annotations
 
@@ -101,7 +105,8 @@ class Browser:
 
     def __init__(self, spec: BrowserSpec) -> None:
         self.spec = spec
-        self.profile: str | None = None
+        self.root: Path | None = None
+        """The temporary folder holding the profile, crash dumps and home of a local browser."""
         self.service: Any = None
         self.driver: Any = None
         self.processes: list[Process] = []
@@ -123,8 +128,11 @@ class Browser:
         for flag in (*CHROMIUM_FLAGS, resolver_rule(self.spec.serve_host)):
             options.add_argument(flag)
         if not self.remote:
-            self.profile = tempfile.mkdtemp(prefix="digitbench-chromium-")
-            options.add_argument(f"--user-data-dir={self.profile}")
+            self.root = Path(tempfile.mkdtemp(prefix="digitbench-chromium-"))
+            for part in ("profile", "crashes", "home"):
+                (self.root / part).mkdir()
+            options.add_argument(f"--user-data-dir={self.root / 'profile'}")
+            options.add_argument(f"--crash-dumps-dir={self.root / 'crashes'}")
         if self.spec.chromium:
             options.binary_location = self.spec.chromium
         for name, value in self.spec.capabilities:
@@ -144,7 +152,11 @@ class Browser:
         else:
             from selenium.webdriver.chrome.service import Service
 
-            self.service = Service(executable_path=self.spec.chromedriver, popen_kw={"start_new_session": True})
+            home = str(self.root / "home")
+            env = {**os.environ, "HOME": home, "XDG_CONFIG_HOME": f"{home}/.config", "XDG_CACHE_HOME": f"{home}/.cache",
+                   "XDG_DATA_HOME": f"{home}/.local/share"}
+            self.service = Service(executable_path=self.spec.chromedriver, env=env,
+                                   popen_kw={"start_new_session": True})
             self.driver = webdriver.Chrome(service=self.service, options=options)
             self.processes = self._service_tree()
         self.version = self.driver.capabilities.get("browserVersion")
@@ -181,6 +193,6 @@ class Browser:
                 pass
             stop_processes(list(started))
             self.service = None
-        if self.profile:
-            shutil.rmtree(self.profile, ignore_errors=True)
-            self.profile = None
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None

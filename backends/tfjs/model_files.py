@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.errors import ModelError, UsageError
 from bench.saved_model import is_saved_model
-from bench.tfjs_convert import METADATA_NAME, is_current, variant_dir
+from bench.tfjs_convert import METADATA_NAME, QUANTIZATIONS, is_current, variant_dir
 
 MODELS_DIR_HINT = "train and export the detector (`bench model train`, `bench model export`)"
 BYTES_PER_VALUE = {"float32": 4, "int32": 4, "bool": 1, "uint8": 1, "uint16": 2, "float16": 2}
@@ -83,6 +83,23 @@ def read_model(folder: Path) -> TfjsModel:
         raise ModelError(f"{path.parent}: weights shards hold {actual} bytes but model.json describes {expected} "
                          "(a truncated or foreign shard); convert the model again")
     return TfjsModel(Path(folder), _manifest_quantization(manifest), actual, digest.hexdigest(), shards)
+
+
+def declared_quantization(folder: Path) -> str | None:
+    """The weight quantization a TF.js folder's model.json declares, or ``None`` when it cannot be read."""
+    try:
+        manifest = json.loads((Path(folder) / "model.json").read_text()).get("weightsManifest")
+        return _manifest_quantization(manifest)
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return None
+
+
+def default_quantizations(source: Path) -> tuple[str, ...]:
+    """Rows without ``--quantization``: float32 of a SavedModel, or what a TF.js folder holds."""
+    if is_saved_model(source):
+        return ("none",)
+    declared = declared_quantization(source)
+    return (declared,) if declared in QUANTIZATIONS else ("none",)
 
 
 def model_metadata(folder: Path) -> dict:

@@ -124,7 +124,8 @@ class VisionBackend(Backend):
         details: dict[str, Any] = dict(opened.steps_ms)
         if details["connect_ms"] is None:
             details["connect"] = "REST connects on the first request: part of first_inference"
-        return ColdStart(init_ms=opened.total_ms, details=details)
+        library_ms = details.get("import_ms") or 0.0
+        return ColdStart(library_ms=library_ms, init_ms=round(opened.total_ms - library_ms, 3), details=details)
 
     def _open_replay(self) -> ColdStart:
         start = time.perf_counter_ns()

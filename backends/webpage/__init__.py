@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 from backends.tfjs.browser import Browser, BrowserSpec
 from backends.tfjs.page import CALL
-from backends.tfjs.server import PageServer
+from backends.tfjs.server import PageServer, folder_files
+from backends.tfjs.site import WEB_DIR as TFJS_WEB_DIR
 from bench.backend import Backend
 from bench.clock import ms_since
 from bench.errors import EngineError, EngineGone, EngineHung, first_line
@@ -139,8 +140,11 @@ class PageBackend(Backend):
         return None
 
     def page_server(self, model_folder: Path, folders: dict[str, Path], isolated: bool = False) -> PageServer:
-        """A page server for ``folders`` and ``common.js``, serving ``model_folder`` under ``/model/``."""
-        return PageServer(model_folder, isolated=isolated, folders={"/common/": COMMON_DIR, **folders})
+        """A page server for the files of ``folders`` and ``common.js``, and ``model_folder``'s under ``/model/``."""
+        files: dict[str, Path] = {"/page/letterbox.js": TFJS_WEB_DIR / "letterbox.js"}
+        for prefix, folder in {"/model/": model_folder, "/common/": COMMON_DIR, **folders}.items():
+            files.update(folder_files(prefix, folder))
+        return PageServer(files, isolated=isolated)
 
     @abc.abstractmethod
     def serve(self) -> PageServer:

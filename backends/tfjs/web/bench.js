@@ -5,7 +5,6 @@
  */
 "use strict";
 
-const OUTPUT_KEYS = ["detection_boxes", "detection_scores", "detection_classes", "num_detections"];
 const SOFTWARE_RENDERERS = /swiftshader|llvmpipe|softpipe|software|basic render/i;
 
 const state = {model: null, outputNames: null, input: null, executeAsync: false};
@@ -24,6 +23,27 @@ function webglInfo() {
   return info;
 }
 
+/**
+ * TF.js 4.22's wasm Cast copies values into the bool output (0.3 -> 0, 256 -> 0) where TensorFlow
+ * gives x != 0 (tfjs issue #2590, closed unfixed). OD API graphs cast box areas to bool before
+ * NMS, so on wasm they would find nothing. Other casts keep the library's own kernel.
+ */
+function patchWasmCastToBool() {
+  const original = tf.getKernel("Cast", "wasm");
+  if (!original) return null;
+  tf.unregisterKernel("Cast", "wasm");
+  tf.registerKernel({...original, kernelFunc: (args) => {
+    if (args.attrs.dtype !== "bool" || args.inputs.x.dtype === "bool") return original.kernelFunc(args);
+    const {inputs: {x}, backend} = args;
+    const out = backend.makeOutput(x.shape, "bool");
+    const from = backend.typedArrayFromHeap(x);
+    const to = backend.typedArrayFromHeap(out);
+    for (let i = 0; i < from.length; i++) to[i] = from[i] !== 0 ? 1 : 0;
+    return out;
+  }});
+  return "Cast to bool (tfjs #2590)";
+}
+
 async function setup({backend, maxTextureSize, wasmPath}) {
   const start = performance.now();
   if (maxTextureSize) tf.env().set("WEBGL_MAX_TEXTURE_SIZE", maxTextureSize);
@@ -32,9 +52,10 @@ async function setup({backend, maxTextureSize, wasmPath}) {
   const ok = await tf.setBackend(backend);
   if (!ok) throw new Error(`TF.js backend '${backend}' could not be initialised in this browser`);
   await tf.ready();
-  const initMs = performance.now() - start;
-  const info = {backend: tf.getBackend(), tfjsVersion: tf.version.tfjs, initMs, webgl: webglInfo(),
-                userAgent: navigator.userAgent, wasmSimd: null, wasmThreads: null,
+  const patches = backend === "wasm" ? [patchWasmCastToBool()].filter(Boolean) : [];
+  const readyAt = performance.now();
+  const info = {backend: tf.getBackend(), tfjsVersion: tf.version.tfjs, initMs: readyAt - start, readyAt, patches,
+                webgl: webglInfo(), userAgent: navigator.userAgent, wasmSimd: null, wasmThreads: null,
                 crossOriginIsolated: self.crossOriginIsolated === true};
   if (backend === "wasm") {
     info.wasmSimd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
@@ -104,26 +125,28 @@ async function download(base, version) {
   return {json, weightData: tf.io.concatenateArrayBuffers(buffers), bytes: raw.byteLength + received};
 }
 
-function useModel(model) {
-  const signature = model.modelSignature || {};
-  const outputs = signature.outputs || {};
-  const missing = OUTPUT_KEYS.filter((k) => !outputs[k]);
-  if (missing.length) {
-    throw new Error(`model signature lacks ${missing.join(", ")}: expected the TF Object Detection API ` +
-                    `outputs (${OUTPUT_KEYS.join(", ")})`);
-  }
+/**
+ * Take a loaded model into use. `outputNames` are the tensors to fetch, in order (the Python
+ * side finds them: converters lose some names). A model input with -1 for H and W takes the
+ * photo at its own size (OD API exports resize inside the graph); a fixed one gets it letterboxed.
+ */
+function useModel(model, outputNames) {
   const input = model.inputs[0];
-  const [, H, W, C] = input.shape;
-  if (!(H > 0 && W > 0 && C === 3)) {
-    throw new Error(`model input shape ${JSON.stringify(input.shape)} is not [1, H, W, 3] with a fixed H and W`);
+  const shape = input.shape || [];
+  const [, H, W, C] = shape;
+  if (shape.length !== 4 || !(C === 3 || C === -1) || (H > 0) !== (W > 0)) {
+    throw new Error(`model input shape ${JSON.stringify(shape)} is not [1, H, W, 3] (H and W fixed, or both -1)`);
+  }
+  if (!["float32", "int32"].includes(input.dtype)) {
+    throw new Error(`model input dtype ${input.dtype}: expected float32 or an integer image (uint8/int32)`);
   }
   state.model = model;
-  state.outputNames = OUTPUT_KEYS.map((k) => outputs[k].name);
-  state.input = {height: H, width: W, dtype: input.dtype};
+  state.outputNames = outputNames;
+  state.input = {height: H > 0 ? H : null, width: W > 0 ? W : null, dtype: input.dtype};
   state.executeAsync = false;
 }
 
-async function loadModel({base, version, store, indexedDbKey, saveToIndexedDb}) {
+async function loadModel({base, version, store, indexedDbKey, saveToIndexedDb, outputNames}) {
   if (state.model) {
     state.model.dispose();
     state.model = null;
@@ -131,7 +154,7 @@ async function loadModel({base, version, store, indexedDbKey, saveToIndexedDb}) 
   const result = {downloadMs: 0, downloadBytes: 0, resourceTiming: null, initMs: 0, source: store};
   if (store === "indexeddb") {
     const start = performance.now();
-    useModel(await tf.loadGraphModel(`indexeddb://${indexedDbKey}`));
+    useModel(await tf.loadGraphModel(`indexeddb://${indexedDbKey}`), outputNames);
     result.initMs = performance.now() - start;
   } else {
     performance.clearResourceTimings();
@@ -140,7 +163,7 @@ async function loadModel({base, version, store, indexedDbKey, saveToIndexedDb}) 
     const downloaded = performance.now();
     const artifacts = await tf.io.getModelArtifactsForJSON(fetched.json, async (manifest) =>
       [tf.io.getWeightSpecs(manifest), fetched.weightData]);
-    useModel(await tf.loadGraphModel(tf.io.fromMemory(artifacts)));
+    useModel(await tf.loadGraphModel(tf.io.fromMemory(artifacts)), outputNames);
     result.initMs = performance.now() - downloaded;
     result.downloadMs = downloaded - start;
     result.downloadBytes = fetched.bytes;
@@ -159,10 +182,24 @@ async function fetchPhoto({url, width, height}) {
   return new Uint8Array(buffer);
 }
 
+/** The exact path: RGB pixels decoded by Python, letterboxed by the JS port of preprocess.py. */
 function modelInput(rgb, photo) {
   const {height: H, width: W, dtype} = state.input;
+  if (H === null) {
+    const values = dtype === "int32" ? Int32Array.from(rgb) : Float32Array.from(rgb);
+    return tf.tensor(values, [1, photo.height, photo.width, 3], dtype);
+  }
   const values = letterbox(rgb, photo.height, photo.width, H, W, dtype === "int32");
   return tf.tensor(dtype === "int32" ? Int32Array.from(values) : values, [1, H, W, 3], dtype);
+}
+
+/** The page path: the decoded pixels on the backend -> the model input, on the backend too. */
+function backendInput(pixels) {
+  const {height: H, width: W, dtype} = state.input;
+  if (H === null) {
+    return tf.tidy(() => tf.expandDims(dtype === "int32" ? pixels : tf.cast(pixels, dtype), 0));
+  }
+  return letterboxOnBackend(pixels, H, W, dtype === "int32");
 }
 
 async function infer(x) {
@@ -177,30 +214,106 @@ async function infer(x) {
   return state.model.executeAsync(x, state.outputNames);
 }
 
-async function recognizeOne(photo) {
-  const rgb = await fetchPhoto(photo);
+/** Wait until the backend has computed `t` (one value read back), so the parts of a photo add up. */
+async function settle(t) {
+  const one = tf.tidy(() => tf.slice(t, new Array(t.rank).fill(0), new Array(t.rank).fill(1)));
+  try {
+    await one.data();
+  } finally {
+    one.dispose();
+  }
+}
+
+/** Model and readback of a ready input: the part of a photo comparable across paths and backends. */
+async function runModel(x) {
   const start = performance.now();
-  const x = modelInput(rgb, photo);
-  const prepared = performance.now();
   let outputs = [];
   try {
     outputs = await infer(x);
-    const [boxes, scores, classes, num] = await Promise.all(outputs.map((t) => t.data()));
+    if (!Array.isArray(outputs)) outputs = [outputs];
+    const ran = performance.now();
+    const values = await Promise.all(outputs.map((t) => t.data()));
     const end = performance.now();
-    return {latencyMs: end - start, preprocessMs: prepared - start, boxes: Array.from(boxes),
-            scores: Array.from(scores), classes: Array.from(classes), num: num[0]};
+    return {modelMs: ran - start, readbackMs: end - ran, outputs: values.map((v) => Array.from(v))};
   } finally {
-    x.dispose();
     outputs.forEach((t) => t.dispose());
   }
 }
 
-async function recognize({photos}) {
+/** Decode encoded photo bytes as a page does, and downsize on a canvas when `maxSide` asks for it. */
+async function decodePhoto(bytes, photo, maxSide) {
+  const bitmap = await createImageBitmap(new Blob([bytes], {type: photo.type || ""}));
+  if (bitmap.width !== photo.width || bitmap.height !== photo.height) {
+    const size = `${bitmap.width}x${bitmap.height}`;
+    bitmap.close();
+    throw new Error(`the browser decoded the photo as ${size}, not ${photo.width}x${photo.height} ` +
+                    `(an EXIF orientation?); digitbench's boxes are for the stored pixels`);
+  }
+  const decoded = performance.now();
+  const side = Math.max(bitmap.width, bitmap.height);
+  if (!maxSide || side <= maxSide) return {source: bitmap, decoded, downsized: decoded};
+  const scale = maxSide / side;
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+  canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+  const context = canvas.getContext("2d");
+  context.imageSmoothingQuality = "high";
+  context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  bitmap.close();
+  return {source: canvas, decoded, downsized: performance.now()};
+}
+
+/** The page path of one photo: encoded bytes in page memory -> outputs in page memory, in parts. */
+async function recognizeEncoded(photo, maxSide) {
+  const bytes = await fetchOrFail(photo.url, `photo ${photo.url}`);
+  const start = performance.now();
+  const held = [];
+  try {
+    const {source, decoded, downsized} = await decodePhoto(bytes, photo, maxSide);
+    const fed = {width: source.width, height: source.height};
+    const pixels = tf.browser.fromPixels(source);
+    held.push(pixels);
+    if (source.close) source.close();
+    await settle(pixels);
+    const uploaded = performance.now();
+    const x = backendInput(pixels);
+    held.push(x);
+    await settle(x);
+    const prepared = performance.now();
+    const run = await runModel(x);
+    const end = performance.now();
+    const parts = {decodeMs: decoded - start, uploadMs: uploaded - downsized, preprocessMs: prepared - uploaded,
+                   modelMs: run.modelMs, readbackMs: run.readbackMs};
+    if (downsized > decoded) parts.downsizeMs = downsized - decoded;
+    return {latencyMs: end - prepared, endToEndMs: end - start, parts, outputs: run.outputs, fed};
+  } finally {
+    held.forEach((t) => t.dispose());
+  }
+}
+
+/** The exact path of one photo: RGB bytes -> JS letterbox -> tensor -> outputs. */
+async function recognizeExact(photo) {
+  const rgb = await fetchPhoto(photo);
+  const start = performance.now();
+  const x = modelInput(rgb, photo);
+  try {
+    const prepared = performance.now();
+    const run = await runModel(x);
+    const end = performance.now();
+    return {latencyMs: end - prepared, endToEndMs: end - start, outputs: run.outputs,
+            parts: {preprocessMs: prepared - start, modelMs: run.modelMs, readbackMs: run.readbackMs},
+            fed: {width: photo.width, height: photo.height}};
+  } finally {
+    x.dispose();
+  }
+}
+
+async function recognize({photos, path, maxSide}) {
   if (!state.model) throw new Error("no model loaded");
   const results = [];
   for (const photo of photos) {
     try {
-      results.push(await recognizeOne(photo));
+      results.push(path === "exact" ? await recognizeExact(photo) : await recognizeEncoded(photo, maxSide));
     } catch (err) {
       results.push({error: err && err.message ? err.message : String(err)});
     }
@@ -208,17 +321,62 @@ async function recognize({photos}) {
   return results;
 }
 
-async function input(photo) {
-  const rgb = await fetchPhoto(photo);
-  const x = modelInput(rgb, photo);
+/** The model input a photo gets on either path, for checks against Python. */
+async function input({photo, path}) {
+  let x;
+  if (path === "exact") {
+    x = modelInput(await fetchPhoto(photo), photo);
+  } else {
+    const {source} = await decodePhoto(await fetchOrFail(photo.url, `photo ${photo.url}`), photo, 0);
+    const pixels = tf.browser.fromPixels(source);
+    x = backendInput(pixels);
+    if (x !== pixels) pixels.dispose();
+  }
   try {
-    return Array.from(await x.data());
+    return {shape: x.shape, values: Array.from(await x.data())};
   } finally {
     x.dispose();
   }
 }
 
-const api = {setup, loadModel, recognize, input, webglInfo: async () => webglInfo()};
+/** Library entries (the page and TF.js) in Resource Timing, with the navigation itself. */
+function libraryTiming(modelBase) {
+  const navigation = performance.getEntriesByType("navigation")[0];
+  const entries = [navigation, ...performance.getEntriesByType("resource")
+    .filter((e) => !e.name.includes(modelBase) && !e.name.includes("/photos/"))].filter(Boolean);
+  return {
+    entries: entries.map((e) => ({name: new URL(e.name).pathname, transferBytes: e.transferSize,
+                                  bodyBytes: e.encodedBodySize, end: e.responseEnd})),
+    responseEnd: Math.max(...entries.map((e) => e.responseEnd)),
+    transferBytes: entries.reduce((s, e) => s + e.transferSize, 0),
+    bodyBytes: entries.reduce((s, e) => s + e.encodedBodySize, 0),
+    fetchedBodyBytes: entries.filter((e) => e.transferSize > 0).reduce((s, e) => s + e.encodedBodySize, 0),
+  };
+}
+
+/**
+ * A first visit, started by the page itself as soon as its scripts have run (no WebDriver round
+ * trip inside the figures): set up the TF.js backend, then load the model. `libraryMs` is the
+ * time from the navigation's start to a ready backend (page, scripts, wasm fetched and compiled).
+ */
+async function visit(config) {
+  const setupInfo = await setup(config.setup);
+  const libraryMs = setupInfo.readyAt;
+  const library = libraryTiming(config.model.base);
+  const model = await loadModel(config.model);
+  return {setup: setupInfo, libraryMs, library, model, viewport: {width: innerWidth, height: innerHeight,
+          devicePixelRatio: devicePixelRatio}, userAgent: navigator.userAgent};
+}
+
+const bootConfig = JSON.parse(new URLSearchParams(location.search).get("boot") || "null");
+const booted = bootConfig ? visit(bootConfig) : null;
+if (booted) booted.catch(() => {});
+
+const api = {setup, loadModel, recognize, input, webglInfo: async () => webglInfo(),
+             visit: async () => {
+               if (!booted) throw new Error("the page was opened without a ?boot= configuration");
+               return booted;
+             }};
 
 window.digitbench = {
   ready: true,

@@ -91,3 +91,28 @@ function letterbox(rgb, h, w, H, W, asUint8) {
   }
   return out;
 }
+
+/**
+ * The page path's letterbox, in TF.js ops on the backend (what a page does with the pixels of
+ * tf.browser.fromPixels): the same scale, k x k box prefilter (tf.avgPool) and half-pixel
+ * bilinear resize (tf.image.resizeBilinear) to round(h * scale) x round(w * scale), padded with
+ * LETTERBOX_FILL at the bottom and right. Not bit-equal to letterbox() above: resizeBilinear maps
+ * the reduced photo onto whole output pixels, so sampling positions differ by under half a model
+ * pixel (see docs/tfjs.md for what that does to accuracy). `pixels` is int32 [h, w, 3].
+ */
+function letterboxOnBackend(pixels, H, W, asUint8) {
+  return tf.tidy(() => {
+    const [h, w] = pixels.shape;
+    if (h === 0 || w === 0) throw new Error(`cannot render an empty photo (${w}x${h})`);
+    const t = letterboxTransform(h, w, H, W);
+    const k = prefilterFactor(t.scale, h, w);
+    let x = tf.expandDims(tf.cast(pixels, "float32"), 0);
+    if (k > 1) x = tf.avgPool(x, k, k, "valid");
+    const sh = Math.min(H, Math.max(1, Math.round(h * t.scale)));
+    const sw = Math.min(W, Math.max(1, Math.round(w * t.scale)));
+    x = tf.image.resizeBilinear(x, [sh, sw], false, true);
+    x = tf.pad(x, [[0, 0], [0, H - sh], [0, W - sw], [0, 0]], LETTERBOX_FILL);
+    if (asUint8) x = tf.cast(tf.clipByValue(tf.floor(tf.add(x, 0.5)), 0, 255), "int32");
+    return x;
+  });
+}
