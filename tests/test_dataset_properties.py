@@ -170,8 +170,8 @@ def _mutate(path: Path, mutation: str, base: Path) -> None:
             elif mutation == "scalar-name":
                 del group["name"]
                 group["name"] = 3.0
-    except (OSError, KeyError, ValueError):
-        pass
+    except (OSError, KeyError, TypeError, ValueError):
+        pass  # an earlier mutation left nothing for this one to change (e.g. "name" already a group)
 
 
 @PROPERTY
