@@ -91,8 +91,9 @@ DISPLAY = (("backend", "backend", ""), ("images", "photos", ""), ("errors", "err
            ("digit_f1", "digit F1", "ratio"), ("digit_precision", "precision", "ratio"),
            ("digit_recall", "recall", "ratio"), ("sequence_accuracy", "whole number", "ratio"),
            ("p50_ms", "p50 ms", "ms"), ("p90_ms", "p90 ms", "ms"), ("p99_ms", "p99 ms", "ms"),
-           ("std_ms", "std ms", "ms"), ("cold_total_ms", "cold start ms", "ms"),
-           ("download_bytes", "download", "bytes"), ("notes", "notes", ""))
+           ("std_ms", "std ms", "ms"), ("end_to_end_p50_ms", "end-to-end p50 ms", "ms"),
+           ("cold_total_ms", "cold start ms", "ms"), ("library_ms", "library ms", "ms"),
+           ("library_bytes", "library", "bytes"), ("download_bytes", "download", "bytes"), ("notes", "notes", ""))
 
 
 def display_rows(run: Run) -> list[list[str]]:
@@ -203,8 +204,8 @@ def summary_json(run: Run) -> dict[str, Any]:
             "caveat": dataset_caveat(run), "skipped": dict(run.skipped), "rows": summary_rows(run)}
 
 
-TERMINAL = ("backend", "photos", "errors", "digit F1", "whole number", "p50 ms", "p90 ms", "cold start ms",
-            "download")
+TERMINAL = ("backend", "photos", "errors", "digit F1", "whole number", "p50 ms", "p90 ms", "end-to-end p50 ms",
+            "cold start ms", "library", "download")
 
 
 def rich_table(run: Run):

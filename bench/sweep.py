@@ -334,7 +334,8 @@ def write_sweep_report(out: Path, decision: SweepDecision, run: Run,
     network = next((row.describe["network"] for row in run.rows.values() if row.describe.get("network")), "none")
     lines = [f"# Quantization sweep {run.run_id}", "",
              f"Dataset {run.dataset.name} ({run.dataset.photos} photos, the same for every variant); "
-             f"network {network}; cold start = download + init + first inference, one per variant; warm "
+             f"network {network}; cold start = library + download + init + first inference (a first visit), one "
+             "per variant; warm "
              "latency over every photo; changes against float32 (quantization none).", "",
              *markdown_table(table)]
     lines += ["", f"**Recommendation:** {decision.reason}", "", f"![accuracy against cold start]({SWEEP_PNG})", ""]

@@ -11,6 +11,7 @@ from bench.commands.history import add_store_argument
 from bench.errors import RunInterrupted, UsageError
 from bench.registry import lookup, registered
 from bench.sweep import MLPERF_RELATIVE_ACCURACY
+from bench.terminal import terminal_console
 from bench.validation import markup_safe, number_argument
 
 AXIS = "quantization"
@@ -44,7 +45,6 @@ def swept_backend(name: str | None) -> tuple[str, SweepAxis]:
 
 def handle_sweep(args: argparse.Namespace) -> int:
     """Run the sweep, record it, decide, print and write the decision."""
-    from rich.console import Console
     from rich.table import Table
 
     from bench.commands.run import EXIT_FAILED, EXIT_INTERRUPTED, RichObserver, config_from_args, exit_code, record
@@ -58,7 +58,7 @@ def handle_sweep(args: argparse.Namespace) -> int:
     options = {**config.backend_options, name: {AXIS: ",".join(axis.values), **config.backend_options.get(name, {})}}
     config = replace(config, backends=(name,), backend_options=options,
                      out=config.out or default_out(config.reports_dir))
-    console = Console(stderr=args.json)
+    console = terminal_console(stderr=args.json)
     try:
         with RichObserver(console) as observer:
             run = run_benchmark(config, observer)
