@@ -32,6 +32,7 @@ from backends.tfjs.server import PageServer
 from backends.webpage import LOAD_TIMEOUT_S, PageBackend, WebPage
 from bench.errors import BackendUnavailable, first_line
 from bench.metrics import read_number
+from bench.od_api import above
 from bench.onnx_convert import ONNX_FILE, conversion_record, convert_to_onnx, converter_missing, is_current, onnx_dir
 from bench.options import option
 from bench.photos import LoadedPhoto
@@ -162,8 +163,8 @@ class OrtWebBackend(PageBackend):
         if raw.get("error"):
             return Recognition.failed(f"onnxruntime-web: {first_line(raw['error'])}")
         height, width = self._input_size()
-        candidates = to_digits(raw, photo, {"height": height, "width": width}, 0.0)
-        digits = [d for d in candidates if d.score >= self.min_score]
+        candidates = to_digits(raw, photo, {"height": height, "width": width})
+        digits = above(candidates, self.min_score)
         return Recognition(digits, read_number(digits), raw["latencyMs"], candidates=candidates,
                            details={"preprocess_ms": round(raw["preprocessMs"], 4)})
 
