@@ -28,6 +28,7 @@ import numpy as np
 from bench.backend import Backend
 from bench.clock import ms_since
 from bench.errors import BackendUnavailable, first_line
+from bench.od_api import above
 from bench.options import option
 from bench.photos import LoadedPhoto
 from bench.results.records import ColdStart, Digit, Recognition
@@ -166,7 +167,7 @@ class RapidOcrBackend(Backend):
             found, split = line_digits(line, 0.0)
             candidates.extend(found)
             self._split_digits += len(found) if split else 0
-        digits = [d for d in candidates if d.score >= self.options.min_score]
+        digits = above(candidates, self.options.min_score)
         stages = dict(zip(("det_ms", "cls_ms", "rec_ms"), (round(s * 1000, 4) for s in elapsed or ())))
         return Recognition(digits, " ".join(line.text for line in lines), latency, details=stages,
                            candidates=candidates)

@@ -29,6 +29,7 @@ from backends.tfjs.options import LOCAL_CHROMIUM
 from backends.tfjs.server import PageServer
 from backends.webpage import LOAD_TIMEOUT_S, PageBackend, WebPage
 from bench.errors import first_line
+from bench.od_api import above
 from bench.options import option
 from bench.photos import LoadedPhoto
 from bench.results.records import ColdStart, Digit, Recognition
@@ -129,7 +130,7 @@ class TesseractJsBackend(PageBackend):
         if raw.get("error"):
             return Recognition.failed(f"tesseract.js: {first_line(raw['error'])}")
         candidates = symbol_digits(raw["symbols"], raw["scaleX"], raw["scaleY"], 0.0)
-        digits = [d for d in candidates if d.score >= self.options.min_score]
+        digits = above(candidates, self.options.min_score)
         return Recognition(digits, raw["text"].strip(), raw["latencyMs"], end_to_end_ms=raw["latencyMs"],
                            candidates=candidates,
                            details={"prepare_ms": round(raw["prepareMs"], 4),
