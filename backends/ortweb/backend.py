@@ -67,7 +67,7 @@ class OrtWebOptions:
                                      f"default_threshold, else {DEFAULT_MIN_SCORE})")
     wasm_threads: bool = option(False, "serve the page cross-origin isolated (COOP/COEP) so the wasm runtime may use "
                                 "threads, as a site sending those headers would")
-    batch_size: int = option(8, "photos per WebDriver call")
+    batch_size: int = option(8, "photos per WebDriver call", at_least=1)
     batch_timeout_s: float = option(60.0, "a batch taking longer counts as a hung browser (restarted)")
     max_restarts: int = option(2, "browser restarts allowed per row before its remaining photos fail")
     chromium: str = option(LOCAL_CHROMIUM, "browser binary")
@@ -104,7 +104,7 @@ class OrtWebBackend(PageBackend):
 
     def __init__(self, options: Any = None, row: str | None = None) -> None:
         super().__init__(options, row)
-        self.batch_size = max(1, self.options.batch_size)
+        self.batch_size = self.options.batch_size
         self.ep = self.options.ep[0]
         self.model = Path(self.options.model)
         self.metadata: dict[str, Any] = {}

@@ -66,7 +66,7 @@ class TesseractJsOptions:
     min_height: int = option(96, "upscale photos lower than this many pixels (canvas, high-quality smoothing); "
                              "0 = never")
     min_score: float = option(0.0, "drop digits whose confidence (0-1) is below this")
-    batch_size: int = option(8, "photos per WebDriver call")
+    batch_size: int = option(8, "photos per WebDriver call", at_least=1)
     batch_timeout_s: float = option(120.0, "a batch taking longer counts as a hung browser (restarted)")
     max_restarts: int = option(2, "browser restarts allowed per row before its remaining photos fail")
     chromium: str = option(LOCAL_CHROMIUM, "browser binary")
@@ -99,7 +99,7 @@ class TesseractJsBackend(PageBackend):
 
     def __init__(self, options: Any = None, row: str | None = None) -> None:
         super().__init__(options, row)
-        self.batch_size = max(1, self.options.batch_size)
+        self.batch_size = self.options.batch_size
         self.loaded: dict[str, Any] = {}
 
     @classmethod
