@@ -66,6 +66,7 @@ class OracleBackend(Backend):
     summary = "reference answers from the annotations, with injectable faults (harness checks)"
     default_enabled = False
     _struck = False
+    _answered = 0
 
     def open(self) -> ColdStart:
         if self.options.fail_open:
@@ -99,11 +100,11 @@ class OracleBackend(Backend):
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:
         fault = self.options.fault
-        due = fault != "none" and getattr(self, "_answered", 0) >= self.options.fault_after
+        due = fault != "none" and self._answered >= self.options.fault_after
         if due:
             self._strike(fault)
         results = [self._one(p) for p in photos]
-        self._answered = getattr(self, "_answered", 0) + len(photos)
+        self._answered += len(photos)
         if due and fault == "wrong-count":
             return results[:-1]
         if due and fault in ("nan", "bad-label"):

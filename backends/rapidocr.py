@@ -27,7 +27,9 @@ import numpy as np
 
 from bench.backend import Backend
 from bench.clock import ms_since
+from bench.environment import package_versions
 from bench.errors import BackendUnavailable, first_line
+from bench.od_api import above
 from bench.options import option
 from bench.photos import LoadedPhoto
 from bench.results.records import ColdStart, Digit, Recognition
@@ -130,23 +132,11 @@ class RapidOcrBackend(Backend):
             raise BackendUnavailable(f"rapidocr: the engine does not start ({first_line(exc, type(exc).__name__)}); "
                                      f"reinstall: {INSTALL_HINT}") from None
         init_ms = ms_since(imported)
-        self._versions = self._library_versions()
+        self._versions = package_versions(self.packages)
         models = Path(rapidocr_onnxruntime.__file__).parent / "models"
         self._model_bytes = sum(p.stat().st_size for p in models.glob("*.onnx"))
         return ColdStart(init_ms=init_ms, library_ms=(imported - start) / 1e6,
                          details={"model_bytes": self._model_bytes})
-
-    @staticmethod
-    def _library_versions() -> dict[str, str | None]:
-        from importlib import metadata
-
-        versions = {}
-        for dist in ("rapidocr-onnxruntime", "onnxruntime", "opencv-python"):
-            try:
-                versions[dist] = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                versions[dist] = None
-        return versions
 
     def _one(self, loaded: LoadedPhoto) -> Recognition:
         start = time.perf_counter_ns()
@@ -166,7 +156,7 @@ class RapidOcrBackend(Backend):
             found, split = line_digits(line, 0.0)
             candidates.extend(found)
             self._split_digits += len(found) if split else 0
-        digits = [d for d in candidates if d.score >= self.options.min_score]
+        digits = above(candidates, self.options.min_score)
         stages = dict(zip(("det_ms", "cls_ms", "rec_ms"), (round(s * 1000, 4) for s in elapsed or ())))
         return Recognition(digits, " ".join(line.text for line in lines), latency, details=stages,
                            candidates=candidates)

@@ -21,6 +21,7 @@ import numpy as np
 from bench.backend import Backend
 from bench.clock import ms_since
 from bench.errors import first_line
+from bench.od_api import above
 from bench.options import option
 from bench.photos import LoadedPhoto
 from bench.results.records import ColdStart, Digit, Recognition
@@ -178,7 +179,7 @@ class TesseractBackend(Backend):
             return Recognition.failed(f"tesseract failed: {first_line(exc, repr(exc))}")
         latency = ms_since(start)
         candidates, text = parse_hocr(hocr, scale, 0.0)
-        digits = [d for d in candidates if d.score >= self.options.min_score]
+        digits = above(candidates, self.options.min_score)
         return Recognition(digits, text, latency, candidates=candidates)
 
     def recognize(self, photos: Sequence[LoadedPhoto]) -> list[Recognition]:

@@ -338,7 +338,8 @@ def _jsonl(path: Path) -> tuple[list[dict], int, bool]:
     """(records, damaged lines before the last, last line torn)."""
     if not path.exists():
         return [], 0, False
-    lines = path.read_bytes().split(b"\n")
+    data = path.read_bytes()
+    lines = data.split(b"\n")
     records, damaged, torn = [], 0, False
     for index, line in enumerate(lines):
         if not line.strip():
@@ -346,7 +347,7 @@ def _jsonl(path: Path) -> tuple[list[dict], int, bool]:
         try:
             records.append(json.loads(line, parse_constant=_strict))
         except ValueError:
-            if index >= len(lines) - 2 and not path.read_bytes().endswith(b"\n"):
+            if index >= len(lines) - 2 and not data.endswith(b"\n"):
                 torn = True
             else:
                 damaged += 1

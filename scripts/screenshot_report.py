@@ -2,9 +2,10 @@
 
     .venv/bin/python scripts/screenshot_report.py reports/RUN/report.html docs/report.png [--until "Failure gallery"]
 
-The page is loaded from disk with every host name unresolvable (as the tfjs backend starts Chromium),
-so a page that reached for the network would fail here. Prints the browser's console errors and
-exits 1 when there are any, or when an embedded figure did not decode. ``--until HEADING`` cuts the
+The page is loaded from disk in Chromium started as the tfjs backend starts it (``backends.tfjs.browser``:
+the same flags, every host name unresolvable, a fresh profile and ``$HOME``, deleted afterwards), so a
+page that reached for the network would fail here. Prints the browser's console errors and exits 1
+when there are any, or when an embedded figure did not decode. ``--until HEADING`` cuts the
 picture above that ``<h2>`` (e.g. to leave dataset photos out of a picture meant for the README).
 """
 from __future__ import annotations
@@ -14,13 +15,12 @@ import base64
 import io
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backends.tfjs.browser import CHROMIUM_FLAGS, resolver_rule  # noqa: E402
+from backends.tfjs.browser import Browser, BrowserSpec  # noqa: E402
 
 CHROMIUM = "/usr/lib/chromium/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -67,17 +67,8 @@ return Array.from(document.querySelectorAll('img')).map(img => {
 
 def shoot(page: Path, width: int = 1280, until: str | None = None) -> PageShot:
     """Load ``page`` in headless Chromium and capture the whole page (or the part above ``until``)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in (*CHROMIUM_FLAGS, resolver_rule("127.0.0.1")):
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="digitbench-shot-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    browser = Browser(BrowserSpec(CHROMIUM, CHROMEDRIVER, capabilities=(("goog:loggingPrefs", {"browser": "ALL"}),)))
+    driver = browser.driver
     try:
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False})
@@ -97,8 +88,7 @@ def shoot(page: Path, width: int = 1280, until: str | None = None) -> PageShot:
             "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
         errors = [entry["message"] for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
     finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+        browser.close()
     return PageShot(base64.b64decode(shot["data"]), errors, figures, height)
 
 

@@ -7,8 +7,9 @@ folder (or --out), then one row per runtime x backend:
 
 - model: the bytes the page downloads for the model (TF.js model.json, gzip, + shard; model.onnx);
 - library: what the page loads before the model: TF.js's tf.min.js (+ tf-backend-wasm.min.js and
-  its SIMD wasm for wasm), ONNX Runtime Web's bundle (+ its wasm runtime) — as the page server
-  sends them (JavaScript gzip-compressed, wasm as it is; ONNX Runtime Web's .mjs loader as is);
+  the wasm binary it fetched, for wasm), ONNX Runtime Web's bundle (+ its wasm runtime) — as the
+  page server sent them (JavaScript gzip-compressed, wasm as it is; ONNX Runtime Web's .mjs loader
+  as is), by Resource Timing in the page (for tfjs: the body bytes of the row's ``/tfjs/`` files);
 - first visit: page load + library + model download + init + first inference, in the page;
 - warm p50 / p90 of the run's photos (the page's performance.now(), after the runner's warm-up).
 
@@ -19,33 +20,23 @@ fetch (compiling the runtime is in its init).
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from backends.tfjs.site import LIBRARY_PREFIX
+
 ROOT = Path(__file__).resolve().parents[1]
-TFJS_NODE = ROOT / "backends" / "tfjs" / "web" / "node_modules" / "@tensorflow"
-ORT_DIST = ROOT / "backends" / "ortweb" / "web" / "node_modules" / "onnxruntime-web" / "dist"
-TFJS_FILES = {"webgl": ["tfjs/dist/tf.min.js"], "cpu": ["tfjs/dist/tf.min.js"],
-              "wasm": ["tfjs/dist/tf.min.js", "tfjs-backend-wasm/dist/tf-backend-wasm.min.js",
-                       "tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm"]}
 
 
-def served_bytes(path: Path) -> int:
-    """The bytes the page server sends for a file: .js/.json/.html gzip-compressed, the rest as is."""
-    data = path.read_bytes()
-    return len(gzip.compress(data, compresslevel=6, mtime=0)) if path.suffix in (".js", ".json", ".html") else len(data)
-
-
-def library(row: str, facts: dict, details: dict, summary: dict) -> tuple[int, float | None]:
+def library(row: str, details: dict, summary: dict) -> tuple[int, float | None]:
     """(bytes, ms) of the row's library."""
     if row.startswith("ortweb"):
         return int(summary.get("library_bytes") or 0), summary["cold_start_ms"].get("library")
-    backend = facts.get("tfjs_backend", "wasm")
-    size = sum(served_bytes(TFJS_NODE / name) for name in TFJS_FILES[backend])
+    entries = details.get("library_entries") or []
+    size = sum(e["bodyBytes"] for e in entries if e["name"].startswith(LIBRARY_PREFIX))
     return size, (details.get("page_load_ms") or 0) + (details.get("tfjs_backend_init_ms") or 0)
 
 
@@ -61,7 +52,7 @@ def table(run: dict) -> list[str]:
             continue
         facts, details = summary.get("describe") or {}, summary.get("cold_start_details") or {}
         cold = summary["cold_start_ms"]
-        lib_bytes, lib_ms = library(row, facts, details, summary)
+        lib_bytes, lib_ms = library(row, details, summary)
         page_ms = details.get("page_load_ms") if row.startswith("ortweb") else 0
         first_visit = (page_ms or 0) + (lib_ms or 0) + cold["download"] + cold["init"] + (cold["first_inference"] or 0)
         runtime = "ONNX Runtime Web" if row.startswith("ortweb") else "TF.js"

@@ -32,6 +32,7 @@ from backends.tfjs.server import PageServer
 from backends.webpage import LOAD_TIMEOUT_S, PageBackend, WebPage
 from bench.errors import BackendUnavailable, first_line
 from bench.metrics import read_number
+from bench.od_api import above
 from bench.onnx_convert import ONNX_FILE, conversion_record, convert_to_onnx, converter_missing, is_current, onnx_dir
 from bench.options import option
 from bench.photos import LoadedPhoto
@@ -66,7 +67,7 @@ class OrtWebOptions:
                                      f"default_threshold, else {DEFAULT_MIN_SCORE})")
     wasm_threads: bool = option(False, "serve the page cross-origin isolated (COOP/COEP) so the wasm runtime may use "
                                 "threads, as a site sending those headers would")
-    batch_size: int = option(8, "photos per WebDriver call")
+    batch_size: int = option(8, "photos per WebDriver call", at_least=1)
     batch_timeout_s: float = option(60.0, "a batch taking longer counts as a hung browser (restarted)")
     max_restarts: int = option(2, "browser restarts allowed per row before its remaining photos fail")
     chromium: str = option(LOCAL_CHROMIUM, "browser binary")
@@ -103,7 +104,7 @@ class OrtWebBackend(PageBackend):
 
     def __init__(self, options: Any = None, row: str | None = None) -> None:
         super().__init__(options, row)
-        self.batch_size = max(1, self.options.batch_size)
+        self.batch_size = self.options.batch_size
         self.ep = self.options.ep[0]
         self.model = Path(self.options.model)
         self.metadata: dict[str, Any] = {}
@@ -162,8 +163,8 @@ class OrtWebBackend(PageBackend):
         if raw.get("error"):
             return Recognition.failed(f"onnxruntime-web: {first_line(raw['error'])}")
         height, width = self._input_size()
-        candidates = to_digits(raw, photo, {"height": height, "width": width}, 0.0)
-        digits = [d for d in candidates if d.score >= self.min_score]
+        candidates = to_digits(raw, photo, {"height": height, "width": width})
+        digits = above(candidates, self.min_score)
         return Recognition(digits, read_number(digits), raw["latencyMs"], candidates=candidates,
                            details={"preprocess_ms": round(raw["preprocessMs"], 4)})
 

@@ -29,6 +29,7 @@ from backends.tfjs.options import LOCAL_CHROMIUM
 from backends.tfjs.server import PageServer
 from backends.webpage import LOAD_TIMEOUT_S, PageBackend, WebPage
 from bench.errors import first_line
+from bench.od_api import above
 from bench.options import option
 from bench.photos import LoadedPhoto
 from bench.results.records import ColdStart, Digit, Recognition
@@ -65,7 +66,7 @@ class TesseractJsOptions:
     min_height: int = option(96, "upscale photos lower than this many pixels (canvas, high-quality smoothing); "
                              "0 = never")
     min_score: float = option(0.0, "drop digits whose confidence (0-1) is below this")
-    batch_size: int = option(8, "photos per WebDriver call")
+    batch_size: int = option(8, "photos per WebDriver call", at_least=1)
     batch_timeout_s: float = option(120.0, "a batch taking longer counts as a hung browser (restarted)")
     max_restarts: int = option(2, "browser restarts allowed per row before its remaining photos fail")
     chromium: str = option(LOCAL_CHROMIUM, "browser binary")
@@ -98,7 +99,7 @@ class TesseractJsBackend(PageBackend):
 
     def __init__(self, options: Any = None, row: str | None = None) -> None:
         super().__init__(options, row)
-        self.batch_size = max(1, self.options.batch_size)
+        self.batch_size = self.options.batch_size
         self.loaded: dict[str, Any] = {}
 
     @classmethod
@@ -129,7 +130,7 @@ class TesseractJsBackend(PageBackend):
         if raw.get("error"):
             return Recognition.failed(f"tesseract.js: {first_line(raw['error'])}")
         candidates = symbol_digits(raw["symbols"], raw["scaleX"], raw["scaleY"], 0.0)
-        digits = [d for d in candidates if d.score >= self.options.min_score]
+        digits = above(candidates, self.options.min_score)
         return Recognition(digits, raw["text"].strip(), raw["latencyMs"], end_to_end_ms=raw["latencyMs"],
                            candidates=candidates,
                            details={"prepare_ms": round(raw["prepareMs"], 4),

@@ -306,14 +306,12 @@ def timing_disagreement(cold: ColdStart | None, tolerance: float = 0.25, slack_m
     return notes
 
 
-def to_digits(raw: dict[str, Any], photo: LoadedPhoto, model_input: dict[str, int | None],
-              min_score: float) -> list[Digit]:
-    """The digits of a page's raw ``boxes``/``scores``/``classes`` (zero-based classes, a letterboxed
-    or any-size input) at or above ``min_score``, in photo pixels: for pages that answer in that form
-    (``ortweb``)."""
+def to_digits(raw: dict[str, Any], photo: LoadedPhoto, model_input: dict[str, int | None]) -> list[Digit]:
+    """Every digit of a page's raw ``boxes``/``scores``/``classes`` (zero-based classes, a letterboxed
+    or any-size input), best first, in photo pixels: the candidates of pages that answer in that form
+    (``ortweb``); :func:`bench.od_api.above` picks the row's digits from them."""
     to_photo = photo_mapping(photo, model_input, photo.width, photo.height)
-    found = Decoder(ClassMap("zero-based", "the page")).candidates(raw["boxes"], raw["scores"], raw["classes"], to_photo)
-    return above(found, min_score)
+    return Decoder(ClassMap("zero-based", "the page")).candidates(raw["boxes"], raw["scores"], raw["classes"], to_photo)
 
 
 def camel_to_snake(name: str) -> str:

@@ -45,6 +45,11 @@ def _compressed_file(path: Path, mtime_ns: int, size: int, encoding: str) -> byt
     return compress(path.read_bytes(), encoding)
 
 
+@functools.lru_cache(maxsize=32)
+def _compressed_bytes(body: bytes, encoding: str) -> bytes:
+    return compress(body, encoding)
+
+
 @dataclass(frozen=True)
 class Served:
     """What one URL path serves: a file or bytes, its cache policy, and whether it is text (compressed)."""
@@ -64,7 +69,7 @@ class Served:
 
     def body(self, encoding: str | None) -> bytes:
         if isinstance(self.source, bytes):
-            return compress(self.source, encoding) if encoding else self.source
+            return _compressed_bytes(self.source, encoding) if encoding else self.source
         if encoding:
             stat = self.source.stat()
             return _compressed_file(self.source, stat.st_mtime_ns, stat.st_size, encoding)
@@ -224,11 +229,11 @@ class PageServer:
         self._thread.start()
 
     def _precompress(self) -> None:
-        """Compress the text files now, as a site does at deploy time, so no request waits for it."""
+        """Compress the text assets now, as a site does at deploy time, so no request waits for it."""
         if self.routes.compression == "none":
             return
         for served in self.routes.files.values():
-            if served.is_text and isinstance(served.source, Path) and served.source.is_file():
+            if served.is_text and (isinstance(served.source, bytes) or served.source.is_file()):
                 served.body(self.routes.compression)
 
     @property

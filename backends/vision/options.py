@@ -5,14 +5,11 @@ from dataclasses import dataclass
 
 from backends.vision.calls import RETRYABLE, RetryPolicy
 from backends.vision.credentials import API_KEY_ENV
-from backends.vision.usage import FREE_UNITS_PER_MONTH
+from backends.vision.usage import FREE_UNITS_PER_MONTH, LIST_PRICE_PER_1000
 from bench.options import option
 
 FEATURES = {"text": "TEXT_DETECTION", "document": "DOCUMENT_TEXT_DETECTION"}
 MAX_BATCH = 16
-LIST_PRICE_PER_1000 = 1.50
-"""USD per 1,000 units of TEXT_DETECTION / DOCUMENT_TEXT_DETECTION, units 1,001 to 5,000,000 a month
-(Google's list price when this was written; the first 1,000 units a month are free)."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+LIST_PRICE_PER_1000 = 1.50
+"""USD per 1,000 units of TEXT_DETECTION / DOCUMENT_TEXT_DETECTION, units 1,001 to 5,000,000 a month
+(Google's list price when this was written; the first 1,000 units a month are free)."""
 FREE_UNITS_PER_MONTH = 1000
 SECOND_TIER_FROM = 5_000_000
 SECOND_TIER_PRICE_PER_1000 = 0.60
@@ -23,7 +26,7 @@ def monthly_cost_usd(units: float, price_per_1000: float, free_units: int = FREE
     second tier (scaled from the list price when a price of your own is given)."""
     billed = max(units - free_units, 0.0)
     first = min(billed, SECOND_TIER_FROM - free_units)
-    second_price = price_per_1000 * SECOND_TIER_PRICE_PER_1000 / 1.50
+    second_price = price_per_1000 * SECOND_TIER_PRICE_PER_1000 / LIST_PRICE_PER_1000
     return (first * price_per_1000 + max(billed - first, 0.0) * second_price) / 1000
 
 
