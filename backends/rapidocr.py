@@ -42,13 +42,17 @@ INSTALL_HINT = "pip install rapidocr-onnxruntime==1.4.4 (see requirements.lock; 
 class RapidOcrOptions:
     """The library's own thresholds (its defaults) and ours."""
 
-    text_score: float = option(0.5, "drop text lines whose recognition score is below this")
-    box_thresh: float = option(0.5, "drop detected text regions scoring below this")
-    unclip_ratio: float = option(1.6, "how far detected text regions are grown before recognition")
+    text_score: float = option(0.5, "drop text lines whose recognition score is below this", at_least=0, at_most=1)
+    box_thresh: float = option(0.5, "drop detected text regions scoring below this", at_least=0, at_most=1)
+    unclip_ratio: float = option(1.6, "how far detected text regions are grown before recognition",
+                                 more_than=0, at_most=10)
     use_cls: bool = option(True, "run the 0/180 degree angle classifier on each text line")
-    det_limit_side_len: int = option(736, "the detector scales each photo so its shorter side is this many pixels")
-    threads: int = option(0, "ONNX Runtime intra-op threads per session; 0 = ONNX Runtime's default")
-    min_score: float = option(0.0, "drop digits whose per-character confidence (0-1) is below this")
+    det_limit_side_len: int = option(736, "the detector scales each photo so its shorter side is this many pixels",
+                                     at_least=32, at_most=8192)
+    threads: int = option(0, "ONNX Runtime intra-op threads per session; 0 = ONNX Runtime's default",
+                          at_least=0, at_most=256)
+    min_score: float = option(0.0, "drop digits whose per-character confidence (0-1) is below this",
+                              at_least=0, at_most=1)
 
 
 @dataclass(frozen=True)

@@ -64,12 +64,14 @@ class OrtWebOptions:
     model: str = option(str(DEFAULT_MODEL), "a SavedModel folder with the OD API signature and digitbench.json; its "
                         "ONNX model is <model>/onnx/model.onnx (made by `bench model onnx`, or on first use)")
     min_score: float | None = option(None, "drop detections scored below this (default: the model's own "
-                                     f"default_threshold, else {DEFAULT_MIN_SCORE})")
+                                     f"default_threshold, else {DEFAULT_MIN_SCORE})", at_least=0, at_most=1)
     wasm_threads: bool = option(False, "serve the page cross-origin isolated (COOP/COEP) so the wasm runtime may use "
                                 "threads, as a site sending those headers would")
     batch_size: int = option(8, "photos per WebDriver call", at_least=1)
-    batch_timeout_s: float = option(60.0, "a batch taking longer counts as a hung browser (restarted)")
-    max_restarts: int = option(2, "browser restarts allowed per row before its remaining photos fail")
+    batch_timeout_s: float = option(60.0, "a batch taking longer counts as a hung browser (restarted)",
+                                    more_than=0, at_most=86400)
+    max_restarts: int = option(2, "browser restarts allowed per row before its remaining photos fail",
+                               at_least=0, at_most=100)
     chromium: str = option(LOCAL_CHROMIUM, "browser binary")
     chromedriver: str = option("/usr/bin/chromedriver", "chromedriver binary (never downloaded)")
 

@@ -61,14 +61,17 @@ def package_version(name: str) -> str | None:
 class TesseractJsOptions:
     """Tesseract settings shared with the ``tesseract`` backend, and the browser's."""
 
-    psm: int = option(11, "page segmentation mode: 11 sparse text, 7 one line, 8 one word, 13 raw line")
+    psm: int = option(11, "page segmentation mode: 11 sparse text, 7 one line, 8 one word, 13 raw line",
+                      at_least=0, at_most=13)
     whitelist: bool = option(True, "only recognize the characters 0-9")
     min_height: int = option(96, "upscale photos lower than this many pixels (canvas, high-quality smoothing); "
-                             "0 = never")
-    min_score: float = option(0.0, "drop digits whose confidence (0-1) is below this")
+                             "0 = never", at_least=0, at_most=2000)
+    min_score: float = option(0.0, "drop digits whose confidence (0-1) is below this", at_least=0, at_most=1)
     batch_size: int = option(8, "photos per WebDriver call", at_least=1)
-    batch_timeout_s: float = option(120.0, "a batch taking longer counts as a hung browser (restarted)")
-    max_restarts: int = option(2, "browser restarts allowed per row before its remaining photos fail")
+    batch_timeout_s: float = option(120.0, "a batch taking longer counts as a hung browser (restarted)",
+                                    more_than=0, at_most=86400)
+    max_restarts: int = option(2, "browser restarts allowed per row before its remaining photos fail",
+                               at_least=0, at_most=100)
     chromium: str = option(LOCAL_CHROMIUM, "browser binary")
     chromedriver: str = option("/usr/bin/chromedriver", "chromedriver binary (never downloaded)")
 
