@@ -70,6 +70,8 @@ class Case:
     signal_after: tuple[int, int] | None = None
     """(records written before the signal, signal number), sent from outside."""
     memory_limit_mb: int | None = None
+    browser_fault: tuple[int, int] | None = None
+    """(records written before it, signal sent to every Chromium process of the run: SIGSTOP freezes)."""
     check: Callable[[Path, dict], str | None] | None = None
 
 
@@ -271,7 +273,46 @@ def cases() -> list[Case]:
         Case("signal: SIGTERM during a slow open()", "signal",
              lambda b: [*slow, "--oracle-init-ms", "20000"], (130,), "interrupted", signal_after=(0, signal.SIGTERM)),
     ]
+    browser = ["run", "--backends", "tfjs", "--limit", "30", "--warmup", "0", "--tfjs-backend", "wasm",
+               "--quantization", "none", "--tfjs-batch-size", "2", "--tfjs-batch-timeout-s", "3"]
+    found += [
+        Case("fault: Chromium killed mid-row", "fault", lambda b: browser, (0,), "complete",
+             browser_fault=(4, signal.SIGKILL), check=_browser_restarted),
+        Case("fault: Chromium frozen (SIGSTOP) mid-row", "fault", lambda b: browser, (0,), "complete",
+             browser_fault=(4, signal.SIGSTOP), check=_browser_restarted),
+        Case("signal: SIGTERM with Chromium frozen", "signal",
+             lambda b: [*browser[:-1], "300"], (130,), "interrupted",
+             browser_fault=(4, signal.SIGSTOP), signal_after=(4, signal.SIGTERM)),
+    ]
     return found
+
+
+def _browser_restarted(folder: Path, run: dict) -> str | None:
+    restarts = [row.get("describe", {}).get("restarts") for row in (run.get("backends") or {}).values()]
+    if not restarts or not all(restarts):
+        return f"the browser was not restarted (restarts: {restarts})"
+    return None
+
+
+def _signal_browser(pid: int, number: int) -> int:
+    from backends.tfjs.browser import descendants
+
+    browser = [p for p in descendants(pid) if Path(f"/proc/{p.pid}/comm").read_text().strip() == "chromium"]
+    for process in browser:
+        os.kill(process.pid, number)
+    return len(browser)
+
+
+def _wait_for_records(folder: Path, count: int, proc: subprocess.Popen, start: float) -> str | None:
+    """Wait until the run wrote ``count`` records (or, for 0, its run.json); why not, if it never did."""
+    while True:
+        if time.monotonic() - start > TIME_LIMIT_S or proc.poll() is not None:
+            return f"the run never wrote {count} records"
+        predictions = folder / "predictions.jsonl"
+        lines = predictions.read_bytes().count(b"\n") if predictions.exists() else 0
+        if lines >= count and (count or (folder / "run.json").exists()):
+            return None
+        time.sleep(0.05)
 
 
 def _empty_store(base: Path) -> None:
@@ -447,17 +488,14 @@ def run_case(case: Case, base: Path) -> Outcome:
                             stderr=subprocess.PIPE, preexec_fn=limits)
     after_signal = None
     try:
+        if case.browser_fault:
+            count, number = case.browser_fault
+            missed = _wait_for_records(folder, count, proc, start)
+            if not missed and not _signal_browser(proc.pid, number):
+                missed = "no Chromium process to signal"
         if case.signal_after:
             count, number = case.signal_after
-            while True:
-                if time.monotonic() - start > TIME_LIMIT_S or proc.poll() is not None:
-                    missed = f"the run never wrote {count} records to signal after"
-                    break
-                predictions = folder / "predictions.jsonl"
-                lines = predictions.read_bytes().count(b"\n") if predictions.exists() else 0
-                if lines >= count and (count or (folder / "run.json").exists()):
-                    break
-                time.sleep(0.05)
+            missed = missed or _wait_for_records(folder, count, proc, start)
             time.sleep(0.5)
             signalled = time.monotonic()
             proc.send_signal(number)

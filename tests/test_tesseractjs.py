@@ -94,17 +94,27 @@ def test_missing_npm_packages_name_the_install_step(monkeypatch, tmp_path: Path)
 
 
 @needs_page
-def test_a_killed_browser_fails_its_batch_and_the_next_runs_in_a_new_one():
+@pytest.mark.slow
+def test_a_killed_or_frozen_browser_is_replaced_and_the_batch_retried_until_the_restarts_run_out():
+    import os
+    import signal
+
     from backends.tfjs.browser import stop_processes
 
-    backend = TesseractJsBackend(TesseractJsOptions(max_restarts=1))
+    backend = TesseractJsBackend(TesseractJsOptions(max_restarts=2, batch_timeout_s=3))
     backend.open()
     rgb, _ = rendered_line("36", 40)
     try:
         stop_processes(backend.page.browser.browser_processes())
-        lost = backend.recognize([loaded_photo(rgb)])[0]
-        after = backend.recognize([loaded_photo(rgb)])[0]
+        after_kill = backend.recognize([loaded_photo(rgb)])[0]
+        frozen = backend.page.browser.browser_processes()
+        for process in frozen:
+            os.kill(process.pid, signal.SIGSTOP)
+        after_freeze = backend.recognize([loaded_photo(rgb)])[0]
+        stop_processes(backend.page.browser.browser_processes())
+        given_up = backend.recognize([loaded_photo(rgb)])[0]
     finally:
         backend.close()
-    assert lost.error and "browser" in lost.error
-    assert [d.label for d in after.digits] == [3, 6] and backend.restarts == 1
+    assert [d.label for d in after_kill.digits] == [3, 6] and [d.label for d in after_freeze.digits] == [3, 6]
+    assert not [p for p in frozen if p.alive()]
+    assert given_up.error and "--tesseractjs-max-restarts" in given_up.error and backend.restarts == 2

@@ -461,6 +461,70 @@ def test_hung_page_times_out_then_restarts(tiny_model, photos):
         backend.close()
 
 
+def _freeze(processes) -> None:
+    for process in processes:
+        os.kill(process.pid, signal.SIGSTOP)
+
+
+@needs_browser
+@pytest.mark.slow
+def test_a_frozen_browser_costs_one_batch_timeout_then_is_killed_restarted_and_the_batch_retried(tiny_model,
+                                                                                                 photos):
+    backend = _backend(tiny_model, batch_timeout_s="3")
+    try:
+        backend.open()
+        frozen = backend.session.browser.browser_processes()
+        _freeze(frozen)
+        start = time.monotonic()
+        results = backend.recognize(photos)
+        waited = time.monotonic() - start
+        assert all(r.error is None and r.latency_ms is not None for r in results) and backend.restarts == 1
+        assert not [p for p in frozen if p.alive()]
+        assert waited < 40, f"a frozen browser held the batch {waited:.0f} s (Selenium's own read timeout is 120 s)"
+        _freeze(backend.session.browser.browser_processes())
+        start = time.monotonic()
+        backend.close()
+        assert time.monotonic() - start < 10
+    finally:
+        backend.close()
+
+
+@needs_browser
+@pytest.mark.slow
+def test_sigterm_with_the_browser_frozen_ends_the_run_in_seconds_keeping_its_records(tiny_model, tiny_dataset,
+                                                                                     tmp_path):
+    import sys
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "bench.cli", "run", "--backends", "tfjs", "--dataset", str(tiny_dataset),
+               "--out", str(out), "--warmup", "0", "--tfjs-model", str(tiny_model), "--min-duration-s", "600",
+               "--max-repeats", "10000", "--tfjs-batch-timeout-s", "300"]
+    env = {**os.environ, "SE_OFFLINE": "true", "NO_GCE_CHECK": "true"}
+    bench = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        predictions = out / "predictions.jsonl"
+        while not (predictions.is_file() and predictions.read_text().count("\n") >= 3):
+            assert bench.poll() is None and time.monotonic() < deadline, bench.stderr.read().decode()[-2000:]
+            time.sleep(0.2)
+        browser = [p for p in descendants(bench.pid) if _command(p.pid) == "chromium"]
+        _freeze(browser)
+        time.sleep(1)
+        bench.send_signal(signal.SIGTERM)
+        start = time.monotonic()
+        code = bench.wait(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert code == 130 and took < 15, f"exit {code} after {took:.1f} s"
+    assert browser and not [p for p in browser if p.alive()]
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "interrupted"
+    assert predictions.read_text().count("\n") >= 3
+
+
 @needs_browser
 @pytest.mark.slow
 def test_network_profile_throttles_the_download_and_warm_cache_skips_it(tiny_model):

@@ -1,7 +1,10 @@
 """Starting and stopping headless Chromium through WebDriver, locally or on a remote endpoint.
 
-Reusable by any browser backend: ``Browser(BrowserSpec(...))`` gives a driver and ``cdp()``.
-Locally the system chromedriver is started by path (Selenium Manager never runs) in its own
+Reusable by any browser backend: ``Browser(BrowserSpec(...))`` gives a driver, ``cdp()`` and
+``call()``, the page API of our pages (``window.digitbench.call(name, args)``, which resolves to
+``{ok, value}`` or ``{ok: false, error}``). Every WebDriver call is bounded twice: in the browser
+(script and page-load timeouts) and here (the HTTP read timeout, a little longer), so a frozen
+browser, which answers neither, costs one timeout and is then killed, not waited for. Locally the system chromedriver is started by path (Selenium Manager never runs) in its own
 session, so a Ctrl-C reaches only digitbench, which then quits the browser in order. The
 browser's processes are recorded at start so :meth:`Browser.close` can make sure they are gone.
 Everything the browser writes stays in one temporary folder, deleted at close: the fresh profile
@@ -14,10 +17,22 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench.errors import EngineError, EngineGone, EngineHung, first_line
+
+CALL = ("const done = arguments[arguments.length - 1];"
+        "if (!window.digitbench) { done({ok: false, error: 'the digitbench page is not loaded'}); return; }"
+        "window.digitbench.call(arguments[0], arguments[1]).then(done);")
+HTTP_MARGIN_S = 5.0
+"""How much longer than the browser's own timeout a WebDriver HTTP call may wait for its answer."""
+QUIT_TIMEOUT_S = 3.0
+"""How long closing waits for a polite quit before the processes are killed."""
+DEFAULT_TIMEOUT_S = 60.0
 
 CHROMIUM_FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-component-update",
@@ -84,9 +99,10 @@ def descendants(pid: int) -> list[Process]:
     return found
 
 
-def stop_processes(processes: list[Process], grace_s: float = 2.0) -> None:
-    """SIGTERM, then SIGKILL whatever of ``processes`` is left after ``grace_s``."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+def stop_processes(processes: list[Process], grace_s: float = 2.0, polite: bool = True) -> None:
+    """SIGTERM, then SIGKILL whatever of ``processes`` is left after ``grace_s``; only SIGKILL when not
+    ``polite`` (a stopped or frozen process never acts on SIGTERM)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL) if polite else (signal.SIGKILL,):
         living = [p for p in processes if p.alive()]
         if not living:
             return
@@ -100,10 +116,29 @@ def stop_processes(processes: list[Process], grace_s: float = 2.0) -> None:
             time.sleep(0.05)
 
 
+def _quit_within(driver: Any, seconds: float) -> bool:
+    """Whether the WebDriver session quit cleanly within ``seconds`` (asked from a thread: the HTTP
+    client retries a timed-out DELETE, so its own timeout does not bound the wait)."""
+    outcome: list[bool] = []
+
+    def quit_session() -> None:
+        try:
+            driver.quit()
+            outcome.append(True)
+        except Exception:
+            outcome.append(False)
+
+    thread = threading.Thread(target=quit_session, name="webdriver-quit", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return bool(outcome and outcome[0])
+
+
 class Browser:
     """One WebDriver session: a local chromedriver + Chromium, or a session on a remote endpoint."""
 
-    def __init__(self, spec: BrowserSpec) -> None:
+    def __init__(self, spec: BrowserSpec, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        """Start the browser; every later WebDriver call is bounded by ``timeout_s`` (see :meth:`bound`)."""
         self.spec = spec
         self.root: Path | None = None
         """The temporary folder holding the profile, crash dumps and home of a local browser."""
@@ -111,8 +146,12 @@ class Browser:
         self.driver: Any = None
         self.processes: list[Process] = []
         self.version: str | None = None
+        self.hung = False
+        """Set when a call went unanswered: closing then kills without asking the browser to quit."""
+        self._bound: float | None = None
         try:
             self._start()
+            self.bound(timeout_s)
         except BaseException:
             self.close()
             raise
@@ -161,6 +200,53 @@ class Browser:
             self.processes = self._service_tree()
         self.version = self.driver.capabilities.get("browserVersion")
 
+    def bound(self, seconds: float) -> None:
+        """Bound every later WebDriver call: the script and page-load timeouts in the browser, and the HTTP
+        read timeout here, :data:`HTTP_MARGIN_S` longer (what catches a browser too frozen to time out)."""
+        if seconds == self._bound:
+            return
+        from selenium.webdriver.common.timeouts import Timeouts
+
+        self.driver.command_executor.client_config.timeout = seconds + HTTP_MARGIN_S
+        self.driver.timeouts = Timeouts(script=seconds, page_load=seconds)
+        self._bound = seconds
+
+    def call(self, name: str, args: dict[str, Any] | None = None, timeout_s: float | None = None,
+             option_hint: str = "") -> Any:
+        """The value of one page API call, bounded by ``timeout_s`` (default: the current bound).
+
+        Raises :class:`EngineHung` when the page or the browser does not answer in time,
+        :class:`EngineGone` when the browser is gone and :class:`EngineError` when the page reports
+        an error; ``option_hint`` names the option that sets the timeout.
+        """
+        from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
+        from urllib3.exceptions import HTTPError, TimeoutError as HttpTimeout
+
+        if self.driver is None:
+            raise EngineGone("the browser is not running")
+        hint = f" ({option_hint})" if option_hint else ""
+        try:
+            if timeout_s is not None:
+                self.bound(timeout_s)
+            result = self.driver.execute_async_script(CALL, name, args or {})
+        except TimeoutException:
+            self.hung = True
+            raise EngineHung(f"page call {name} took longer than {self._bound:g} s{hint}") from None
+        except HttpTimeout:
+            self.hung = True
+            raise EngineHung(f"page call {name}: the browser did not answer in {self._bound + HTTP_MARGIN_S:g} s "
+                             f"(frozen){hint}") from None
+        except JavascriptException as exc:
+            raise EngineError(first_line(exc.msg)) from None
+        except WebDriverException as exc:
+            raise EngineGone(f"browser lost during {name}: {first_line(exc.msg or exc)}") from None
+        except (HTTPError, OSError) as exc:
+            self.hung = True
+            raise EngineGone(f"browser lost during {name}: {first_line(exc)}") from None
+        if not isinstance(result, dict) or not result.get("ok"):
+            raise EngineError(first_line(result.get("error") if isinstance(result, dict) else result))
+        return result.get("value")
+
     def cdp(self, command: str, params: dict) -> Any:
         """A Chrome DevTools Protocol command, locally or through the remote endpoint."""
         return self.driver.execute("executeCdpCommand", {"cmd": command, "params": params})["value"]
@@ -178,20 +264,20 @@ class Browser:
         return descendants(process.pid) if process is not None else []
 
     def close(self) -> None:
-        """Quit the session and make sure every process it started is gone. Safe to call twice."""
+        """Quit the session and make sure every process it started is gone, within a few seconds whatever
+        state the browser is in (a hung one is killed straight away). Safe to call twice."""
         driver, self.driver = self.driver, None
-        if driver is not None:
-            try:
-                driver.quit()
-            except Exception:
-                pass
+        if driver is not None and not self.hung and not _quit_within(driver, QUIT_TIMEOUT_S):
+            self.hung = True
         if self.service is not None:
             started = {*self.processes, *self._service_tree()}
+            if self.hung:
+                stop_processes(list(started), polite=False)
             try:
                 self.service.stop()
             except Exception:
                 pass
-            stop_processes(list(started))
+            stop_processes(list(started), polite=not self.hung)
             self.service = None
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -1,9 +1,9 @@
 """One browser with the page loaded and a model ready: the calls the backend makes into the page.
 
-Every call goes through ``window.digitbench.call`` with ``executeAsyncScript``; the page
-answers ``{ok, value | error}``. A call that outlives the script timeout raises
-:class:`EngineHung`, a browser that is gone raises :class:`EngineGone`; the backend restarts on
-both. Errors the page reports (bad model, TF.js failure) raise :class:`EngineError`.
+Every call goes through :meth:`backends.tfjs.browser.Browser.call`: a call that outlives the
+batch timeout (the page's, or a browser too frozen to answer) raises :class:`EngineHung`, a
+browser that is gone raises :class:`EngineGone`; the backend restarts on both. Errors the page
+reports (bad model, TF.js failure) raise :class:`EngineError`.
 """
 from __future__ import annotations
 
@@ -24,13 +24,10 @@ from backends.tfjs.options import Emulation
 from backends.tfjs.server import PageServer
 from backends.tfjs.site import LIBRARY_PREFIX, MODEL_PREFIX, library_paths
 from bench.clock import ms_since
-from bench.errors import EngineError, EngineGone, EngineHung, first_line
+from bench.errors import EngineGone
 from bench.photos import LoadedPhoto, Photo
 from bench.results.records import ColdStart
 
-CALL = ("const done = arguments[arguments.length - 1];"
-        "if (!window.digitbench) { done({ok: false, error: 'the digitbench page is not loaded'}); return; }"
-        "window.digitbench.call(arguments[0], arguments[1]).then(done);")
 UNTHROTTLED = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
 
 
@@ -84,30 +81,13 @@ class PageSession:
         self.setup_info: dict[str, Any] = {}
         self.model_info: dict[str, Any] = {}
         self._batches = 0
-        self._script_timeout: float | None = None
 
     def call(self, name: str, args: dict[str, Any] | None = None, timeout_s: float | None = None) -> Any:
         """Run one page API call and return its value; ``timeout_s`` defaults to the batch timeout."""
-        from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
-
-        if self.browser is None or self.browser.driver is None:
+        if self.browser is None:
             raise EngineGone("the browser is not running")
-        timeout = timeout_s or self.config.timeout_s
-        try:
-            if timeout != self._script_timeout:
-                self.browser.driver.set_script_timeout(timeout)
-                self._script_timeout = timeout
-            result = self.browser.driver.execute_async_script(CALL, name, args or {})
-        except TimeoutException:
-            hint = "" if timeout_s else " (--tfjs-batch-timeout-s)"
-            raise EngineHung(f"page call {name} took longer than {timeout:g} s{hint}") from None
-        except JavascriptException as exc:
-            raise EngineError(first_line(exc.msg)) from None
-        except WebDriverException as exc:
-            raise EngineGone(f"browser lost during {name}: {first_line(exc.msg or exc)}") from None
-        if not isinstance(result, dict) or not result.get("ok"):
-            raise EngineError(first_line(result.get("error") if isinstance(result, dict) else result))
-        return result.get("value")
+        return self.browser.call(name, args, timeout_s or self.config.timeout_s,
+                                 "" if timeout_s else "--tfjs-batch-timeout-s")
 
     def _emulate(self, throttle: bool) -> None:
         """Apply the row's device (viewport, DPR, user agent) and, when ``throttle``, its CPU and network."""
@@ -133,7 +113,7 @@ class PageSession:
                           "indexedDbKey": f"digitbench-{self.config.model_version[:16]}",
                           "saveToIndexedDb": save_to_indexeddb, "outputNames": list(self.config.output_names)}}
         sent_before = self.server.sent_bytes(self.library_paths)
-        browser.driver.set_page_load_timeout(self.config.load_timeout_s)
+        browser.bound(self.config.load_timeout_s)
         browser.driver.get(f"{self.server.url}/?boot={quote(json.dumps(boot, separators=(',', ':')))}")
         visited = self.call("visit", timeout_s=self.config.load_timeout_s)
         if throttle:
@@ -147,7 +127,7 @@ class PageSession:
     def open(self) -> ColdStart:
         """Start the browser and make a first visit, or a second one; returns the cold-start split."""
         start = time.perf_counter_ns()
-        self.browser = Browser(self.config.browser)
+        self.browser = Browser(self.config.browser, self.config.timeout_s)
         details: dict[str, Any] = {"browser_start_ms": round(ms_since(start), 3)}
         if self.config.warm_cache:
             first = self._visit("http", save_to_indexeddb=self.config.indexeddb, throttle=False)

@@ -2,8 +2,8 @@
 
 The browser is started by :class:`backends.tfjs.browser.Browser` and the page served by
 :class:`backends.tfjs.server.PageServer` (the same flags, no-network rules and process clean-up
-as ``tfjs``). The page exposes ``window.digitbench.call(name, args)``, which resolves to
-``{ok, value}`` or ``{ok: false, error}``, the protocol of the tfjs page. :class:`PageBackend`
+as ``tfjs``). The page answers :meth:`backends.tfjs.browser.Browser.call`, the protocol of the tfjs page
+(``window.digitbench.call(name, args)``, each call bounded even when the browser freezes). :class:`PageBackend`
 is the part such backends share: starting the page, restarting a browser that died or hung,
 and stopping it all.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from backends.tfjs.browser import Browser, BrowserSpec
-from backends.tfjs.page import CALL
+from backends.tfjs.page import warmup_photo
 from backends.tfjs.server import PageServer, folder_files
 from backends.tfjs.site import WEB_DIR as TFJS_WEB_DIR
 from bench.backend import Backend
@@ -63,12 +63,11 @@ class WebPage:
         self.timeout_s = timeout_s
         self.option_hint = option_hint
         self.browser: Browser | None = None
-        self._script_timeout: float | None = None
 
     def open(self, load_timeout_s: float) -> float | None:
         """Start the browser and load the page; returns the page's own load time (Navigation Timing, ms)."""
-        self.browser = Browser(self.spec)
-        self.browser.driver.set_page_load_timeout(load_timeout_s)
+        self.browser = Browser(self.spec, self.timeout_s)
+        self.browser.bound(load_timeout_s)
         self.browser.driver.get(self.server.url + self.path)
         return self.browser.driver.execute_script(NAVIGATION_MS)
 
@@ -78,26 +77,9 @@ class WebPage:
 
     def call(self, name: str, args: dict[str, Any] | None = None, timeout_s: float | None = None) -> Any:
         """The value of one page call; :class:`EngineHung`, :class:`EngineGone` or :class:`EngineError` if not."""
-        from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
-
-        if self.browser is None or self.browser.driver is None:
+        if self.browser is None:
             raise EngineGone("the browser is not running")
-        timeout = timeout_s or self.timeout_s
-        try:
-            if timeout != self._script_timeout:
-                self.browser.driver.set_script_timeout(timeout)
-                self._script_timeout = timeout
-            result = self.browser.driver.execute_async_script(CALL, name, args or {})
-        except TimeoutException:
-            hint = f" ({self.option_hint})" if self.option_hint and not timeout_s else ""
-            raise EngineHung(f"page call {name} took longer than {timeout:g} s{hint}") from None
-        except JavascriptException as exc:
-            raise EngineError(first_line(exc.msg)) from None
-        except WebDriverException as exc:
-            raise EngineGone(f"browser lost during {name}: {first_line(exc.msg or exc)}") from None
-        if not isinstance(result, dict) or not result.get("ok"):
-            raise EngineError(first_line(result.get("error") if isinstance(result, dict) else result))
-        return result.get("value")
+        return self.browser.call(name, args, timeout_s or self.timeout_s, "" if timeout_s else self.option_hint)
 
     def close(self) -> None:
         """Quit the browser. Safe to call more than once."""
@@ -126,6 +108,7 @@ class PageBackend(Backend):
         self.server: PageServer | None = None
         self.page: WebPage | None = None
         self.restarts = 0
+        self._warming = False
 
     @classmethod
     def page_problem(cls, options: Any) -> str | None:
@@ -174,7 +157,8 @@ class PageBackend(Backend):
                                                   "page_load_ms": page_load_ms})
 
     def _restart(self) -> str | None:
-        """Start a fresh browser after a crash or hang; the reason to give up instead, if any."""
+        """Start a fresh browser after a crash or hang, warmed up with one throwaway photo; the reason to
+        give up instead, if any."""
         if self.page is not None:
             self.page.close()
             self.page = None
@@ -183,7 +167,15 @@ class PageBackend(Backend):
         self.restarts += 1
         try:
             self._start()
+            self._warming = True
+            try:
+                self.recognize([warmup_photo()])
+            finally:
+                self._warming = False
         except Exception as exc:
+            if self.page is not None:
+                self.page.close()
+                self.page = None
             return f"restart failed: {first_line(exc)}"
         return None
 
@@ -192,24 +184,33 @@ class PageBackend(Backend):
                           convert: Callable[[LoadedPhoto, dict[str, Any]], Recognition]) -> list[Recognition]:
         """One page call for a batch whose photos are served as ``photo_bytes``; each raw result converted.
 
-        A page error fails the batch; a dead or hung browser fails it and is restarted for the next.
+        A page error fails the batch; a dead or hung browser is restarted and the batch retried once,
+        as ``tfjs`` does.
         """
         def failed(message: str) -> list[Recognition]:
             return [Recognition.failed(message) for _ in photos]
 
-        if self.page is None:
-            return failed("the browser is not running (it gave out earlier in this row)")
-        self.server.put_photos(photo_bytes)
-        try:
-            raw = self.page.call(name, args)
-        except (EngineGone, EngineHung) as exc:
-            gave_up = self._restart()
-            return failed(str(exc) + (f"; {gave_up}" if gave_up else ""))
-        except EngineError as exc:
-            return failed(str(exc))
-        finally:
-            self.server.put_photos({})
-        return [convert(photo, item) for photo, item in zip(photos, raw)]
+        problem = None
+        for _attempt in range(2):
+            if self.page is None:
+                return failed(problem or "the browser is not running (it gave out earlier in this row)")
+            self.server.put_photos(photo_bytes)
+            try:
+                raw = self.page.call(name, args)
+            except (EngineGone, EngineHung) as exc:
+                if self._warming:
+                    raise
+                problem = str(exc)
+                gave_up = self._restart()
+                if gave_up:
+                    return failed(f"{problem}; {gave_up}")
+                continue
+            except EngineError as exc:
+                return failed(str(exc))
+            finally:
+                self.server.put_photos({})
+            return [convert(photo, item) for photo, item in zip(photos, raw)]
+        return failed(f"browser failed twice on this batch: {problem}")
 
     def close(self) -> None:
         page, self.page = self.page, None
