@@ -86,6 +86,8 @@ class Outcome:
     exit_code: int | None
     seconds: float
     problems: list[str] = field(default_factory=list)
+    after_signal_s: float | None = None
+    """How long the process took to end after the signal sent from outside."""
 
 
 def jsonl_dataset(base: Path, lines: list, images: dict[str, bytes] | None = None, good: bool = True) -> Path:
@@ -443,7 +445,8 @@ def judge(case: Case, base: Path, folder: Path, store: Path, code: int | None, e
         problem = case.check(folder, run)
         if problem:
             problems.append(problem)
-    return Outcome(case.name, case.kind, not problems, lost, code, round(seconds, 2), problems)
+    return Outcome(case.name, case.kind, not problems, lost, code, round(seconds, 2), problems,
+                   None if after_signal_s is None else round(after_signal_s, 2))
 
 
 def _lost_in_store(store: Path, folder: Path, in_folder: int) -> int:
@@ -540,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
             outcomes.append(outcome)
             mark = "ok  " if outcome.clean else "FAIL"
             detail = "; ".join(outcome.problems)
-            print(f"{mark} {outcome.name} (exit {outcome.exit_code}, {outcome.seconds:.1f} s"
+            ended = "" if outcome.after_signal_s is None else f", ended {outcome.after_signal_s:.1f} s after the signal"
+            print(f"{mark} {outcome.name} (exit {outcome.exit_code}, {outcome.seconds:.1f} s{ended}"
                   f"{f', {outcome.lost} records lost' if outcome.lost else ''}){': ' + detail if detail else ''}",
                   flush=True)
     for kind in ("dataset", "option", "fault", "signal"):

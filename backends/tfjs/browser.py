@@ -30,7 +30,7 @@ CALL = ("const done = arguments[arguments.length - 1];"
         "window.digitbench.call(arguments[0], arguments[1]).then(done);")
 HTTP_MARGIN_S = 5.0
 """How much longer than the browser's own timeout a WebDriver HTTP call may wait for its answer."""
-QUIT_TIMEOUT_S = 3.0
+QUIT_TIMEOUT_S = 2.0
 """How long closing waits for a polite quit before the processes are killed."""
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -265,9 +265,11 @@ class Browser:
 
     def close(self) -> None:
         """Quit the session and make sure every process it started is gone, within a few seconds whatever
-        state the browser is in (a hung one is killed straight away). Safe to call twice."""
+        state the browser is in: a hung local one is killed straight away, a remote one is asked to quit
+        for :data:`QUIT_TIMEOUT_S` at most (its endpoint ends what is left). Safe to call twice."""
         driver, self.driver = self.driver, None
-        if driver is not None and not self.hung and not _quit_within(driver, QUIT_TIMEOUT_S):
+        polite = not self.hung or self.remote
+        if driver is not None and polite and not _quit_within(driver, QUIT_TIMEOUT_S):
             self.hung = True
         if self.service is not None:
             started = {*self.processes, *self._service_tree()}
