@@ -4,8 +4,9 @@ Reusable by any browser backend: ``Browser(BrowserSpec(...))`` gives a driver, `
 ``call()``, the page API of our pages (``window.digitbench.call(name, args)``, which resolves to
 ``{ok, value}`` or ``{ok: false, error}``). Every WebDriver call is bounded twice: in the browser
 (script and page-load timeouts) and here (the HTTP read timeout, a little longer), so a frozen
-browser, which answers neither, costs one timeout and is then killed, not waited for. Locally the system chromedriver is started by path (Selenium Manager never runs) in its own
-session, so a Ctrl-C reaches only digitbench, which then quits the browser in order. The
+browser, which answers neither, costs one timeout and is then killed, not waited for. Locally
+the system chromedriver is started by path (Selenium Manager never runs) in its own session, so
+a Ctrl-C reaches only digitbench, which then quits the browser in order. The
 browser's processes are recorded at start so :meth:`Browser.close` can make sure they are gone.
 Everything the browser writes stays in one temporary folder, deleted at close: the fresh profile
 (``--user-data-dir``), crash dumps (``--crash-dumps-dir``) and its ``$HOME`` (Chromium writes

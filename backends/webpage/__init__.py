@@ -2,10 +2,10 @@
 
 The browser is started by :class:`backends.tfjs.browser.Browser` and the page served by
 :class:`backends.tfjs.server.PageServer` (the same flags, no-network rules and process clean-up
-as ``tfjs``). The page answers :meth:`backends.tfjs.browser.Browser.call`, the protocol of the tfjs page
-(``window.digitbench.call(name, args)``, each call bounded even when the browser freezes). :class:`PageBackend`
-is the part such backends share: starting the page, restarting a browser that died or hung,
-and stopping it all.
+as ``tfjs``). The page answers :meth:`backends.tfjs.browser.Browser.call`, the protocol of the
+tfjs page (``window.digitbench.call(name, args)``, each call bounded even when the browser
+freezes). :class:`PageBackend` is the part such backends share: starting the page, restarting a
+browser that died or hung and retrying its batch, and stopping it all.
 """
 from __future__ import annotations
 

@@ -64,6 +64,10 @@ def register(subparsers) -> None:
                        help="backbone stages CHANNELSxBLOCKS,... from stride 4 down (default 40x1,80x2,160x3,192x1)")
     train.add_argument("--neck", type=number_argument(int, at_least=1, at_most=4096),
                        default=None, help="channels of the neck and heads (default 48)")
+    train.add_argument("--swap-digits", type=number_argument(float, at_least=0, at_most=1), default=0.0,
+                       help="share of real photos given a new number of real digits cut from other train photos")
+    train.add_argument("--min-zoom", type=number_argument(float, more_than=0, at_most=1.3), default=0.35,
+                       help="smallest zoom relative to the letterbox scale (smaller digits in wider context)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.set_defaults(handler=handle_train)
 
@@ -83,6 +87,7 @@ def register(subparsers) -> None:
 
 def handle_train(args: argparse.Namespace) -> int:
     from bench.model.architecture import ModelConfig
+    from bench.model.data import Augmentation
     from bench.model.train import TrainConfig, train
 
     if not (Path(args.data) / "annotations.jsonl").is_file():
@@ -104,7 +109,9 @@ def handle_train(args: argparse.Namespace) -> int:
                          steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
                          learning_rate=args.lr, seed=args.seed, holdout=args.holdout,
                          synthetic=args.synthetic, synthetic_share=args.synthetic_share, limit=args.limit,
-                         threads=args.threads, eval_every=args.eval_every, model=model)
+                         threads=args.threads, eval_every=args.eval_every, model=model,
+                         augmentation=Augmentation(zoom=(args.min_zoom, Augmentation.zoom[1]),
+                                                   swap_probability=args.swap_digits))
     train(config, resume=args.resume)
     return 0
 

@@ -1,9 +1,10 @@
 """Training data: SVHN JSONL folders and synthetic photos in memory, augmentation, heatmap targets.
 
-Augmentation renders each photo with :func:`bench.model.preprocess.render` (the very resampling
-inference uses) at a random zoom and position, pads with the letterbox fill or the repeated
-edge, then jitters colours, inverts, blurs and adds noise. Boxes follow the same
-:class:`~bench.model.preprocess.Transform`.
+Augmentation may first give a real photo a new number (:func:`swap_digits`: each digit replaced
+by a real digit cut from another train photo, in the same place and light), then renders it with
+:func:`bench.model.preprocess.render` (the very resampling inference uses) at a random zoom and
+position, pads with the letterbox fill or the repeated edge, then jitters colours, inverts,
+blurs and adds noise. Boxes follow the same :class:`~bench.model.preprocess.Transform`.
 """
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ class Augmentation:
     contrast: tuple[float, float] = (0.6, 1.4)
     brightness: float = 30.0
     noise: float = 6.0
+    swap_probability: float = 0.0
+    """Share of real photos whose digits are replaced by real digits of other photos (:func:`swap_digits`)."""
 
 
 def random_transform(sample: Sample, config: ModelConfig, aug: Augmentation,
@@ -102,6 +105,51 @@ def _offset(size: int, extent: float, lo: float, hi: float, rng: np.random.Gener
         return float(rng.uniform(0, size - extent))
     low, high = max(-lo, size - extent), min(size - hi, 0.0)
     return float(rng.uniform(low, high)) if low < high else float((low + high) / 2)
+
+
+def _pixel_box(box: np.ndarray, height: int, width: int) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)`` of a box clipped to the photo, or ``None`` when under 3 pixels a side."""
+    x0, y0 = max(int(round(box[0])), 0), max(int(round(box[1])), 0)
+    x1, y1 = min(int(round(box[0] + box[2])), width), min(int(round(box[1] + box[3])), height)
+    return (x0, y0, x1, y1) if x1 - x0 >= 3 and y1 - y0 >= 3 else None
+
+
+def _feather(height: int, width: int, share: float = 0.1) -> np.ndarray:
+    """Blend weights for a pasted patch: 1 inside, falling to 0 towards its edges over ``share`` of its size."""
+    ys = np.minimum(np.arange(height) + 0.5, height - np.arange(height) - 0.5) / max(share * height, 1.0)
+    xs = np.minimum(np.arange(width) + 0.5, width - np.arange(width) - 0.5) / max(share * width, 1.0)
+    return np.clip(np.minimum(ys[:, None], xs[None, :]), 0.0, 1.0).astype(np.float32)
+
+
+def swap_digits(sample: Sample, donors: list[Sample], rng: np.random.Generator) -> Sample:
+    """The photo with a new number: each digit's box filled with a real digit cut from a random donor
+    photo, resized to the box, made grey and given the region's own mean and spread per channel (the
+    photo's colours and light), its edges blended in; a digit whose box or donor is unusable keeps its own pixels and label."""
+    from PIL import Image
+
+    rgb = sample.rgb.copy()
+    labels = sample.labels.copy()
+    height, width = rgb.shape[:2]
+    for index, box in enumerate(sample.boxes):
+        target = _pixel_box(box, height, width)
+        donor = donors[int(rng.integers(len(donors)))]
+        if target is None or not len(donor.boxes):
+            continue
+        pick = int(rng.integers(len(donor.boxes)))
+        source = _pixel_box(donor.boxes[pick], *donor.rgb.shape[:2])
+        if source is None:
+            continue
+        x0, y0, x1, y1 = target
+        crop = Image.fromarray(donor.rgb[source[1]:source[3], source[0]:source[2]])
+        patch = np.asarray(crop.resize((x1 - x0, y1 - y0), Image.BILINEAR), np.float32)
+        region = rgb[y0:y1, x0:x1].astype(np.float32)
+        grey = patch.mean(axis=2, keepdims=True)
+        patch = (grey - grey.mean()) / (grey.std() + 1.0) * region.std(axis=(0, 1)) + region.mean(axis=(0, 1))
+        alpha = _feather(y1 - y0, x1 - x0)[..., None]
+        rgb[y0:y1, x0:x1] = np.clip(alpha * patch + (1 - alpha) * region, 0, 255).astype(np.uint8)
+        labels[index] = donor.labels[pick]
+    order = np.argsort(sample.boxes[:, 0], kind="stable") if len(sample.boxes) else []
+    return Sample(rgb, sample.boxes, labels, "".join(str(int(labels[i])) for i in order), sample.name)
 
 
 def augment(sample: Sample, config: ModelConfig, aug: Augmentation,
@@ -162,11 +210,16 @@ def encode_targets(boxes: np.ndarray, labels: np.ndarray, config: ModelConfig) -
 
 
 def make_batch(samples: list[Sample], indices: np.ndarray, config: ModelConfig, aug: Augmentation,
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One augmented batch: ``image``, ``heat``, ``reg``, ``mask`` arrays."""
+               rng: np.random.Generator, donors: list[Sample] | None = None) -> dict[str, np.ndarray]:
+    """One augmented batch: ``image``, ``heat``, ``reg``, ``mask`` arrays; photos that are among
+    ``donors`` (the real ones) get new numbers at ``aug.swap_probability``."""
     images, heats, regs, masks = [], [], [], []
+    real = {id(d) for d in donors} if donors else set()
     for index in indices:
-        image, boxes, labels = augment(samples[int(index)], config, aug, rng)
+        sample = samples[int(index)]
+        if id(sample) in real and rng.random() < aug.swap_probability:
+            sample = swap_digits(sample, donors, rng)
+        image, boxes, labels = augment(sample, config, aug, rng)
         heat, reg, mask = encode_targets(boxes, labels, config)
         images.append(image)
         heats.append(heat)

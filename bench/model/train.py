@@ -101,7 +101,7 @@ class BatchFeeder:
                 pool = self.real + self.synthetic
                 indices = np.concatenate([rng.integers(0, len(self.real), cfg.batch_size - n_syn),
                                           len(self.real) + rng.integers(0, max(1, len(self.synthetic)), n_syn)])
-                batch = make_batch(pool, indices, cfg.model, cfg.augmentation, rng)
+                batch = make_batch(pool, indices, cfg.model, cfg.augmentation, rng, donors=self.real)
                 while not self.stop.is_set():
                     try:
                         self.queue.put(batch, timeout=0.5)
