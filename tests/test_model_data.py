@@ -40,3 +40,27 @@ def test_the_number_is_read_left_to_right_and_unusable_donors_change_nothing():
     empty = Sample(np.zeros((10, 10, 3), np.uint8), np.zeros((0, 4), np.float32), np.zeros(0, np.int32), "", "e")
     kept = swap_digits(target, [empty], np.random.default_rng(2))
     assert kept.label == "45" and np.array_equal(kept.rgb, target.rgb)
+
+
+def test_holdout_sets_keep_the_held_out_photos_and_their_digits_where_they_are(tiny_dataset, tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from holdout_sets import write_sets
+
+    counts = write_sets(tiny_dataset, tmp_path, holdout=0.34, seed=0, zoom=1.5)
+    assert counts == {"as-is": 1, "zoomed-out": 1}
+    [plain] = [json.loads(line) for line in (tmp_path / "as-is" / "annotations.jsonl").read_text().splitlines()]
+    [wide] = [json.loads(line) for line in (tmp_path / "zoomed-out" / "annotations.jsonl").read_text().splitlines()]
+    assert plain["label"] == wide["label"] and wide["width"] > 1.4 * plain["width"]
+    near = np.asarray(Image.open(tmp_path / "as-is" / plain["image"]).convert("RGB"))
+    far = np.asarray(Image.open(tmp_path / "zoomed-out" / wide["image"]).convert("RGB"))
+    for a, b in zip(plain["boxes"], wide["boxes"]):
+        left, top = int(a["left"]), int(a["top"])
+        left2, top2 = int(b["left"]), int(b["top"])
+        w, h = int(a["width"]), int(a["height"])
+        assert np.array_equal(near[top:top + h, left:left + w], far[top2:top2 + h, left2:left2 + w])
