@@ -299,9 +299,18 @@ def _browser_restarted(folder: Path, run: dict) -> str | None:
 def _signal_browser(pid: int, number: int) -> int:
     from backends.tfjs.browser import descendants
 
-    browser = [p for p in descendants(pid) if Path(f"/proc/{p.pid}/comm").read_text().strip() == "chromium"]
+    def command(process) -> str:
+        try:
+            return Path(f"/proc/{process.pid}/comm").read_text().strip()
+        except OSError:
+            return ""
+
+    browser = [p for p in descendants(pid) if command(p) == "chromium"]
     for process in browser:
-        os.kill(process.pid, number)
+        try:
+            os.kill(process.pid, number)
+        except ProcessLookupError:
+            pass
     return len(browser)
 
 

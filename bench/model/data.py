@@ -124,7 +124,8 @@ def _feather(height: int, width: int, share: float = 0.1) -> np.ndarray:
 def swap_digits(sample: Sample, donors: list[Sample], rng: np.random.Generator) -> Sample:
     """The photo with a new number: each digit's box filled with a real digit cut from a random donor
     photo, resized to the box, made grey and given the region's own mean and spread per channel (the
-    photo's colours and light), its edges blended in; a digit whose box or donor is unusable keeps its own pixels and label."""
+    photo's colours and light), its edges blended in. A digit whose box or donor is unusable keeps
+    its own pixels and label."""
     from PIL import Image
 
     rgb = sample.rgb.copy()
