@@ -68,12 +68,18 @@ def register(subparsers) -> None:
                        help="share of real photos given a new number of real digits cut from other train photos")
     train.add_argument("--min-zoom", type=number_argument(float, more_than=0, at_most=1.3), default=0.35,
                        help="smallest zoom relative to the letterbox scale (smaller digits in wider context)")
+    train.add_argument("--reader-crops", action="store_true",
+                       help="train the reader of a two-stage graph on number crops (input default 64x128); "
+                            "export it with `bench model export --locator`")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.set_defaults(handler=handle_train)
 
     export = sub.add_parser("export", help="export a training run as an OD API-style SavedModel")
     export.add_argument("--run", required=True, help="the --out folder of a `bench model train` run")
     export.add_argument("--weights", default=None, help="weights file (default: RUN/final.weights.h5)")
+    export.add_argument("--locator", default=None,
+                        help="with a --reader-crops run: the SavedModel that finds the number (e.g. the shipped one); "
+                             "writes one two-stage SavedModel")
     export.add_argument("--out", required=True, help=f"SavedModel folder to write (a new one, or an earlier export it "
                         f"replaces; the shipped model is {DEFAULT_MODEL.relative_to(REPO)})")
     export.set_defaults(handler=handle_export)
@@ -89,12 +95,13 @@ def handle_train(args: argparse.Namespace) -> int:
     from bench.model.architecture import ModelConfig
     from bench.model.data import Augmentation
     from bench.model.train import TrainConfig, train
+    from bench.model.two_stage import CropConfig
 
     if not (Path(args.data) / "annotations.jsonl").is_file():
         raise UsageError(f"--data {args.data}: no annotations.jsonl there; give an SVHN JSONL folder")
     if Path(args.data).resolve().name.startswith("test"):
         raise UsageError(f"--data {args.data}: looks like a test split; train on train data only")
-    shape = {}
+    shape = {"input_height": 64, "input_width": 128} if args.reader_crops else {}
     if args.input_size is not None:
         shape.update(input_height=args.input_size[0], input_width=args.input_size[1])
     if args.stages is not None:
@@ -111,7 +118,8 @@ def handle_train(args: argparse.Namespace) -> int:
                          synthetic=args.synthetic, synthetic_share=args.synthetic_share, limit=args.limit,
                          threads=args.threads, eval_every=args.eval_every, model=model,
                          augmentation=Augmentation(zoom=(args.min_zoom, Augmentation.zoom[1]),
-                                                   swap_probability=args.swap_digits))
+                                                   swap_probability=args.swap_digits),
+                         crop=CropConfig() if args.reader_crops else None)
     train(config, resume=args.resume)
     return 0
 
@@ -119,6 +127,14 @@ def handle_train(args: argparse.Namespace) -> int:
 def handle_export(args: argparse.Namespace) -> int:
     from bench.model.export import export_run
 
+    if args.locator is not None:
+        from bench.model.two_stage import export_two_stage
+
+        if not (Path(args.locator) / "saved_model.pb").is_file():
+            raise UsageError(f"--locator {args.locator}: no saved_model.pb there; give a SavedModel folder")
+        out = export_two_stage(args.locator, args.run, args.out, args.weights)
+        print(f"exported {out}: two-stage graph (locator {args.locator}, reader of {args.run})")
+        return 0
     info = export_run(args.run, args.out, args.weights)
     print(f"exported {info.path}: {info.params} parameters, {info.flops / 1e6:.1f} MFLOPs, "
           f"{info.weights_bytes} weight bytes (float32)")

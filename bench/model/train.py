@@ -19,6 +19,7 @@ import numpy as np
 from bench.errors import UsageError
 from bench.model.architecture import ModelConfig
 from bench.model.data import Augmentation, Sample, load_folder, make_batch, split_holdout, synthetic_samples
+from bench.model.two_stage import CropConfig, reader_batch
 
 SYNTHETIC_SEED = 7
 
@@ -44,6 +45,8 @@ class TrainConfig:
     eval_every: int = 5
     model: ModelConfig = field(default_factory=ModelConfig)
     augmentation: Augmentation = field(default_factory=Augmentation)
+    crop: CropConfig | None = None
+    """Train a two-stage reader on number crops (:mod:`bench.model.two_stage`) instead of whole photos."""
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -101,7 +104,10 @@ class BatchFeeder:
                 pool = self.real + self.synthetic
                 indices = np.concatenate([rng.integers(0, len(self.real), cfg.batch_size - n_syn),
                                           len(self.real) + rng.integers(0, max(1, len(self.synthetic)), n_syn)])
-                batch = make_batch(pool, indices, cfg.model, cfg.augmentation, rng, donors=self.real)
+                if cfg.crop is None:
+                    batch = make_batch(pool, indices, cfg.model, cfg.augmentation, rng, donors=self.real)
+                else:
+                    batch = reader_batch(pool, indices, cfg.model, cfg.crop, cfg.augmentation, rng)
                 while not self.stop.is_set():
                     try:
                         self.queue.put(batch, timeout=0.5)
@@ -165,6 +171,8 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     started = time.perf_counter()
     photos = load_folder(config.data, config.limit)
     real, held = split_holdout(photos, config.holdout, config.seed)
+    if config.crop is not None:
+        held = []  # a reader is scored inside its two-stage graph, by `bench model export --locator`
     synthetic = synthetic_samples(config.synthetic, SYNTHETIC_SEED) if config.synthetic else []
     log(f"data: {len(real)} train photos, {len(held)} held out, {len(synthetic)} synthetic "
         f"({time.perf_counter() - started:.0f} s)")

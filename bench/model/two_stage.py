@@ -1,0 +1,256 @@
+"""Read in two stages inside one graph: find the number at low resolution, read it at a normalised height.
+
+Test photos show house numbers smaller and in wider context than train photos (median digit height
+0.19 of the longer side against 0.30), and a single detector at 96 x 192 loses the small ones. The
+two-stage graph takes a letterboxed input twice that size (:attr:`CropConfig.input_height` x
+:attr:`CropConfig.input_width`) and
+
+1. halves it (2 x 2 average pooling) for the **locator**, a digit detector (the shipped one), whose
+   detections at or above :attr:`CropConfig.locator_threshold` (and always the best one) are
+   joined into the number's box;
+2. widens that box by the margins, fits it to the reader's aspect ratio and cuts it out with
+   ``CropAndResize`` (from the half-resolution image when it would shrink the region more than
+   two times, so that bilinear sampling does not alias);
+3. runs the **reader**, a digit detector trained on such crops (:func:`reader_batch`), and maps its
+   boxes back to the input.
+
+:func:`crop_window` and :func:`cut` are the one implementation of steps 2-3's geometry: training
+calls them on jittered true number boxes, the exported graph on the locator's. A window is the
+affine map ``input = origin + reader * step`` (in pixels, per axis).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import UsageError
+from bench.model.architecture import ModelConfig
+from bench.model.data import Augmentation, Sample, _photometric, encode_targets, random_transform
+from bench.model.preprocess import FILL, render
+from bench.saved_model import METADATA
+
+SIGNATURE_INPUT = "input_tensor"
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    """How the reader's input is cut around the number (graph and training), and the training jitter."""
+
+    input_height: int = 192
+    """Height of the two-stage graph's input; the locator sees it halved."""
+    input_width: int = 384
+    margin_x: float = 0.6
+    """Added on the left and on the right, times the number's height (room for a digit the locator missed)."""
+    margin_y: float = 0.3
+    """Added above and below, times the number's height."""
+    min_step: float = 0.25
+    """Input pixels per reader pixel, at least: at most 4 x up-sampling of a tiny number."""
+    locator_threshold: float = 0.2
+    jitter: float = 0.12
+    """Training: each edge of the true number box moves by a normal draw of this times its height."""
+    drop_end_probability: float = 0.2
+    """Training: the number box leaves out its first or last digit (a digit the locator missed)."""
+    whole_probability: float = 0.05
+    """Training: the window is the whole input (the locator found nothing near the number)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    return tf
+
+
+def crop_window(number_boxes, crop: CropConfig, reader_height: int, reader_width: int):
+    """Windows for number boxes ``[B, 4]`` (x0, y0, x1, y1 in input pixels): ``[B, 3]`` origin y,
+    origin x, step (input pixels per reader pixel), the widened box fitted to the reader's aspect
+    ratio, centred on the number."""
+    tf = _tensorflow()
+    x0, y0, x1, y1 = tf.unstack(tf.cast(number_boxes, tf.float32), axis=1)
+    height = tf.maximum(y1 - y0, 1.0)
+    span_x = (x1 - x0) + 2 * crop.margin_x * height
+    span_y = height * (1 + 2 * crop.margin_y)
+    largest = max(crop.input_height / reader_height, crop.input_width / reader_width)
+    step = tf.clip_by_value(tf.maximum(span_y / reader_height, span_x / reader_width), crop.min_step, largest)
+    origin_y = (y0 + y1) / 2 - step * reader_height / 2
+    origin_x = (x0 + x1) / 2 - step * reader_width / 2
+    return tf.stack([origin_y, origin_x, step], axis=1)
+
+
+def cut(image, window, crop: CropConfig, reader_height: int, reader_width: int):
+    """The reader's input ``[B, h, w, 3]`` for each window of the input ``image`` ``[B, H, W, 3]``.
+
+    Reader pixel ``i`` samples the input at ``origin + (i + 0.5) * step`` (pixel centres at +0.5),
+    bilinearly, the letterbox fill outside; from the 2 x 2-averaged image where ``step > 2``.
+    """
+    tf = _tensorflow()
+    half = tf.nn.avg_pool2d(image, 2, 2, "VALID")
+    origin_y, origin_x, step = tf.unstack(window, axis=1)
+
+    def boxes(factor: float, height: int, width: int):
+        oy, ox, st = origin_y / factor, origin_x / factor, step / factor
+        # CropAndResize samples y = y1 * (H - 1) + i * (y2 - y1) * (H - 1) / (h - 1) in index units
+        # (pixel centres at integers); solve for y1, y2 so that index y = oy + (i + 0.5) * st - 0.5.
+        ny0 = (oy + 0.5 * st - 0.5) / (height - 1)
+        ny1 = ny0 + st * (reader_height - 1) / (height - 1)
+        nx0 = (ox + 0.5 * st - 0.5) / (width - 1)
+        nx1 = nx0 + st * (reader_width - 1) / (width - 1)
+        return tf.stack([ny0, nx0, ny1, nx1], axis=1)
+
+    index = tf.range(tf.shape(image)[0])
+    size = (reader_height, reader_width)
+    full = tf.image.crop_and_resize(image, boxes(1.0, crop.input_height, crop.input_width), index, size,
+                                    extrapolation_value=FILL)
+    halved = tf.image.crop_and_resize(half, boxes(2.0, crop.input_height // 2, crop.input_width // 2), index,
+                                      size, extrapolation_value=FILL)
+    return tf.where(tf.reshape(step > 2.0, [-1, 1, 1, 1]), halved, full)
+
+
+def _number_box(boxes: np.ndarray) -> np.ndarray:
+    """(x0, y0, x1, y1) around ``(left, top, width, height)`` rows."""
+    return np.array([boxes[:, 0].min(), boxes[:, 1].min(), (boxes[:, 0] + boxes[:, 2]).max(),
+                     (boxes[:, 1] + boxes[:, 3]).max()], np.float32)
+
+
+def _training_number_box(boxes: np.ndarray, crop: CropConfig, rng: np.random.Generator) -> np.ndarray:
+    """The true number box as an imperfect locator would give it: edges moved, an end digit left out,
+    or the whole input."""
+    if not len(boxes) or rng.random() < crop.whole_probability:
+        return np.array([0, 0, crop.input_width, crop.input_height], np.float32)
+    order = np.argsort(boxes[:, 0], kind="stable")
+    kept = boxes[order]
+    if len(kept) > 1 and rng.random() < crop.drop_end_probability:
+        kept = kept[1:] if rng.random() < 0.5 else kept[:-1]
+    box = _number_box(kept)
+    height = max(box[3] - box[1], 1.0)
+    return box + rng.normal(0, crop.jitter * height, 4).astype(np.float32)
+
+
+def reader_batch(samples: list[Sample], indices: np.ndarray, reader: ModelConfig, crop: CropConfig,
+                 aug: Augmentation, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One batch for the reader, made the way the graph makes its input: the photo rendered into the
+    two-stage input at a random zoom and place (:func:`random_transform`), a window around its
+    jittered number box, :func:`cut`; then colour changes, and heatmap targets for the digits whose
+    centres fall inside."""
+    tf = _tensorflow()
+    whole = ModelConfig(input_height=crop.input_height, input_width=crop.input_width, stages=reader.stages)
+    images, number_boxes, truths = [], [], []
+    for index in indices:
+        sample = samples[int(index)]
+        transform = random_transform(sample, whole, aug, rng)
+        fill = None if rng.random() < aug.edge_fill_probability else FILL
+        images.append(render(sample.rgb, transform, fill=fill))
+        boxes = sample.boxes * transform.scale + np.array([transform.offset_x, transform.offset_y, 0, 0], np.float32)
+        number_boxes.append(_training_number_box(boxes, crop, rng))
+        truths.append((boxes, sample.labels))
+    windows = crop_window(tf.constant(np.stack(number_boxes)), crop, reader.input_height, reader.input_width)
+    crops = cut(tf.constant(np.stack(images)), windows, crop, reader.input_height, reader.input_width).numpy()
+    out = {"image": [], "heat": [], "reg": [], "mask": []}
+    for image, window, (boxes, labels) in zip(crops, windows.numpy(), truths):
+        origin_y, origin_x, step = (float(v) for v in window)
+        inside = (boxes - np.array([origin_x, origin_y, 0, 0], np.float32)) / step
+        heat, reg, mask = encode_targets(inside, labels, reader)
+        out["image"].append(_photometric(image, aug, rng))
+        out["heat"].append(heat)
+        out["reg"].append(reg)
+        out["mask"].append(mask)
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def serving_module(locator, reader_net, reader: ModelConfig, crop: CropConfig):
+    """A ``tf.Module`` whose ``serve`` has the OD API signature over the two-stage input."""
+    tf = _tensorflow()
+    from bench.model.architecture import decode
+
+    class TwoStage(tf.Module):
+        def __init__(self):
+            super().__init__(name="digit_reader_two_stage")
+            self.locator = locator
+            self.reader = reader_net
+
+        @tf.function(input_signature=[tf.TensorSpec([None, crop.input_height, crop.input_width, 3], tf.float32,
+                                                    name=SIGNATURE_INPUT)])
+        def serve(self, input_tensor):
+            found = self.locator.signatures["serving_default"](
+                input_tensor=tf.nn.avg_pool2d(input_tensor, 2, 2, "VALID"))
+            boxes, scores = found["detection_boxes"], found["detection_scores"]
+            keep = (scores >= crop.locator_threshold) | (tf.range(tf.shape(scores)[1]) == 0)[None, :]
+            far = tf.constant(1e4)
+            ymin = tf.reduce_min(tf.where(keep, boxes[..., 0], far), axis=1) * crop.input_height
+            xmin = tf.reduce_min(tf.where(keep, boxes[..., 1], far), axis=1) * crop.input_width
+            ymax = tf.reduce_max(tf.where(keep, boxes[..., 2], -far), axis=1) * crop.input_height
+            xmax = tf.reduce_max(tf.where(keep, boxes[..., 3], -far), axis=1) * crop.input_width
+            window = crop_window(tf.stack([xmin, ymin, xmax, ymax], axis=1), crop, reader.input_height,
+                                 reader.input_width)
+            pixels = cut(input_tensor, window, crop, reader.input_height, reader.input_width)
+            heat, reg = self.reader(pixels, training=False)
+            boxes, scores, classes, num = decode(heat, reg, reader)
+            origin_y, origin_x, step = (window[:, i, None] for i in range(3))
+            ys = (origin_y + boxes[..., 0::2] * reader.input_height * step) / crop.input_height
+            xs = (origin_x + boxes[..., 1::2] * reader.input_width * step) / crop.input_width
+            mapped = tf.clip_by_value(tf.stack([ys[..., 0], xs[..., 0], ys[..., 1], xs[..., 1]], axis=-1), 0.0, 1.0)
+            return {"detection_boxes": mapped, "detection_scores": scores,
+                    "detection_classes": classes, "num_detections": num}
+
+    return TwoStage()
+
+
+def export_two_stage(locator_dir: str | Path, run: str | Path, out: str | Path,
+                     weights: str | Path | None = None) -> Path:
+    """One SavedModel of the locator SavedModel ``locator_dir`` and the reader trained in ``run``
+    (a ``bench model train --reader-crops`` run), its threshold chosen on the run's held-out photos."""
+    from bench.model.export import _swap_in, check_export_target, tune_threshold
+
+    tf = _tensorflow()
+    from bench.model.architecture import build_network, count_flops, fold_batch_norm
+
+    out = check_export_target(out)
+    run = Path(run)
+    train_config = json.loads((run / "train_config.json").read_text())
+    if not train_config.get("crop"):
+        raise UsageError(f"--run {run}: not a reader run (train it with `bench model train --reader-crops`)")
+    reader, crop = ModelConfig.from_dict(train_config["model"]), CropConfig(**train_config["crop"])
+    trained = build_network(reader)
+    trained.load_weights(str(Path(weights) if weights else run / "final.weights.h5"))
+    folded = build_network(reader, folded=True)
+    fold_batch_norm(trained, folded)
+    locator = tf.saved_model.load(str(locator_dir))
+    staged = out.with_name(f".{out.name}.export")
+    shutil.rmtree(staged, ignore_errors=True)
+    module = serving_module(locator, folded, reader, crop)
+    tf.saved_model.save(module, str(staged), signatures={"serving_default": module.serve})
+    located = json.loads((Path(locator_dir) / METADATA).read_text())
+    params = int(folded.count_params()) + int(located.get("params") or 0)
+    metadata = {
+        "format": "TF Object Detection API serving signature (serving_default)",
+        "input": {**located["input"], "height": crop.input_height, "width": crop.input_width},
+        "classes": "zero-based: class = digit 0-9",
+        "two_stage": {"locator": {"source": str(locator_dir), "params": located.get("params"),
+                                  "flops": located.get("flops")},
+                      "reader": {"params": int(folded.count_params()), "flops": count_flops(folded),
+                                 "model": reader.to_dict()},
+                      "crop": crop.to_dict()},
+        "params": params, "weights_bytes_float32": params * 4,
+        "training": {k: train_config.get(k) for k in ("epochs", "steps_per_epoch", "batch_size", "seed",
+                                                       "holdout", "learning_rate")},
+    }
+    (staged / METADATA).parent.mkdir(parents=True, exist_ok=True)
+    (staged / METADATA).write_text(json.dumps(metadata, indent=2))
+    _swap_in(staged, out)
+    whole = {**train_config, "model": {**train_config["model"], "input_height": crop.input_height,
+                                       "input_width": crop.input_width}}
+    tuned = tune_threshold(out, whole)
+    metadata["default_threshold"] = tuned[0]["threshold"] if tuned else located.get("default_threshold")
+    if tuned:
+        metadata["held_out_train"] = {"best": tuned[0], "sweep": tuned[1]}
+    (out / METADATA).write_text(json.dumps(metadata, indent=2))
+    return out
+
