@@ -100,12 +100,13 @@ def test_the_reader_s_box_comes_back_in_the_input_s_coordinates(tmp_path: Path):
         return tf.tile(tf.constant(heat), [batch, 1, 1, 1]), tf.tile(tf.constant(reg), [batch, 1, 1, 1])
 
     module = serving_module(_fixed_locator(tmp_path), reader, READER, CROP)
-    out = module.serve(tf.zeros([1, 64, 128, 3]))
-    assert int(out["detection_classes"][0, 0]) == 7
+    out = module.serve(tf.zeros([3, 64, 128, 3]))
+    assert out["detection_boxes"].shape == (3, READER.max_detections, 4)
+    assert int(out["detection_classes"][2, 0]) == 7
     # number box in input pixels: x 32-64, y 16-32; step 0.8, origin (11.2, 22.4); reader box
     # x 18-26, y 8-20 (stride 4: centre cell 5.5 x 3.5, size 2 x 3 cells)
     expect = [(11.2 + 0.8 * 8) / 64, (22.4 + 0.8 * 18) / 128, (11.2 + 0.8 * 20) / 64, (22.4 + 0.8 * 26) / 128]
-    assert np.allclose(out["detection_boxes"][0, 0].numpy(), expect, atol=1e-4)
+    assert np.allclose(out["detection_boxes"][:, 0].numpy(), [expect] * 3, atol=1e-4)
 
 
 def test_a_trained_reader_exports_as_one_savedmodel_the_tf_backend_runs(tiny_dataset: Path, tmp_path: Path):

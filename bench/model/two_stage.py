@@ -193,7 +193,7 @@ def serving_module(locator, reader_net, reader: ModelConfig, crop: CropConfig):
             pixels = cut(input_tensor, window, crop, reader.input_height, reader.input_width)
             heat, reg = self.reader(pixels, training=False)
             boxes, scores, classes, num = decode(heat, reg, reader)
-            origin_y, origin_x, step = (window[:, i, None] for i in range(3))
+            origin_y, origin_x, step = (window[:, i, None, None] for i in range(3))
             ys = (origin_y + boxes[..., 0::2] * reader.input_height * step) / crop.input_height
             xs = (origin_x + boxes[..., 1::2] * reader.input_width * step) / crop.input_width
             mapped = tf.clip_by_value(tf.stack([ys[..., 0], xs[..., 0], ys[..., 1], xs[..., 1]], axis=-1), 0.0, 1.0)
