@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.errors import UsageError
 from bench.model.architecture import ModelConfig
 from bench.model.data import Augmentation, synthetic_samples
 from bench.model.two_stage import CropConfig
@@ -116,13 +117,21 @@ def test_a_trained_reader_exports_as_one_savedmodel_the_tf_backend_runs(tiny_dat
     from bench.model.export import METADATA, export_network
     from bench.model.train import TrainConfig, train
     from bench.model.two_stage import export_two_stage
+    from bench.saved_model import DEFAULT_MODEL
 
     locator_config = ModelConfig(input_height=32, input_width=64, stem=4, stages=((8, 0), (8, 1), (8, 0)), neck=8)
     export_network(build_network(locator_config), locator_config, tmp_path / "locator", threshold=0.0)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "train_config.json").write_text(json.dumps({"model": READER.to_dict(), "crop": None}))
     run = tmp_path / "reader"
     train(TrainConfig(data=str(tiny_dataset), out=str(run), epochs=1, steps_per_epoch=1, batch_size=4, holdout=0.34,
                       synthetic=2, synthetic_share=0.25, warmup_epochs=1, model=READER, crop=CROP), log=lambda _: None)
     assert (run / "final.weights.h5").is_file() and json.loads((run / "train_config.json").read_text())["crop"]
+    with pytest.raises(UsageError, match="needs a locator of half that size"):
+        export_two_stage(DEFAULT_MODEL, run, tmp_path / "refused")
+    with pytest.raises(UsageError, match="not a reader run"):
+        export_two_stage(tmp_path / "locator", tmp_path / "plain", tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
     model = export_two_stage(tmp_path / "locator", run, tmp_path / "two_stage")
     metadata = json.loads((model / METADATA).read_text())
     assert (metadata["input"]["height"], metadata["input"]["width"]) == (64, 128)

@@ -111,10 +111,7 @@ def export_network(trained, config: ModelConfig, out: str | Path, threshold: flo
         gap = float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
         if gap > 1e-2:
             raise RuntimeError(f"batch-norm folding changed the outputs by {gap:.3g}")
-    staged = out.with_name(f".{out.name}.export")
-    shutil.rmtree(staged, ignore_errors=True)
     module = serving_module(folded, config)
-    tf.saved_model.save(module, str(staged), signatures={"serving_default": module.serve})
     params = int(folded.count_params())
     info = ExportInfo(out, params, count_flops(folded), params * 4)
     metadata = {
@@ -129,10 +126,31 @@ def export_network(trained, config: ModelConfig, out: str | Path, threshold: flo
         "model": config.to_dict(),
         **(extra or {}),
     }
+    save_serving(module, out, metadata)
+    return info
+
+
+def save_serving(module, out: Path, metadata: dict) -> None:
+    """Save ``module`` (its ``serve`` as ``serving_default``) with ``metadata`` at ``out``: written beside
+    it first and moved there only when complete, so a failed export leaves an earlier model as it was."""
+    tf = _tensorflow()
+    staged = out.with_name(f".{out.name}.export")
+    shutil.rmtree(staged, ignore_errors=True)
+    tf.saved_model.save(module, str(staged), signatures={"serving_default": module.serve})
     (staged / METADATA).parent.mkdir(parents=True, exist_ok=True)
     (staged / METADATA).write_text(json.dumps(metadata, indent=2))
     _swap_in(staged, out)
-    return info
+
+
+def record_threshold(model_dir: Path, train_config: dict) -> None:
+    """Choose the exported model's ``default_threshold`` on the run's held-out train photos and record
+    the sweep in its metadata; unchanged when those photos are not on this machine."""
+    tuned = tune_threshold(model_dir, train_config)
+    if tuned:
+        metadata = json.loads((model_dir / METADATA).read_text())
+        metadata["default_threshold"] = tuned[0]["threshold"]
+        metadata["held_out_train"] = {"best": tuned[0], "sweep": tuned[1]}
+        (model_dir / METADATA).write_text(json.dumps(metadata, indent=2))
 
 
 def tune_threshold(model_dir: str | Path, train_config: dict) -> tuple[dict, list[dict]] | None:
@@ -185,10 +203,5 @@ def export_run(run: str | Path, out: str | Path, weights: str | Path | None = No
                                                            "synthetic", "synthetic_share", "holdout",
                                                            "learning_rate")}}
     info = export_network(net, config, out, extra=extra)
-    tuned = tune_threshold(info.path, train_config)
-    if tuned:
-        metadata = json.loads((info.path / METADATA).read_text())
-        metadata["default_threshold"] = tuned[0]["threshold"]
-        metadata["held_out_train"] = {"best": tuned[0], "sweep": tuned[1]}
-        (info.path / METADATA).write_text(json.dumps(metadata, indent=2))
+    record_threshold(info.path, train_config)
     return info

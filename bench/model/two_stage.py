@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -203,11 +202,25 @@ def serving_module(locator, reader_net, reader: ModelConfig, crop: CropConfig):
     return TwoStage()
 
 
+def _locator_metadata(locator_dir: Path, crop: CropConfig) -> dict:
+    """The locator's digitbench metadata, checked: its input must be half the two-stage input."""
+    try:
+        located = json.loads((locator_dir / METADATA).read_text())
+        size = (int(located["input"]["height"]), int(located["input"]["width"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"--locator {locator_dir}: no readable {METADATA} with the input size; export the "
+                         "locator with `bench model export`") from None
+    if size != (crop.input_height // 2, crop.input_width // 2):
+        raise UsageError(f"--locator {locator_dir}: input {size[0]}x{size[1]}, but the reader run's two-stage "
+                         f"input {crop.input_height}x{crop.input_width} needs a locator of half that size")
+    return located
+
+
 def export_two_stage(locator_dir: str | Path, run: str | Path, out: str | Path,
                      weights: str | Path | None = None) -> Path:
     """One SavedModel of the locator SavedModel ``locator_dir`` and the reader trained in ``run``
     (a ``bench model train --reader-crops`` run), its threshold chosen on the run's held-out photos."""
-    from bench.model.export import _swap_in, check_export_target, tune_threshold
+    from bench.model.export import check_export_target, record_threshold, save_serving
 
     tf = _tensorflow()
     from bench.model.architecture import build_network, count_flops, fold_batch_norm
@@ -222,17 +235,14 @@ def export_two_stage(locator_dir: str | Path, run: str | Path, out: str | Path,
     trained.load_weights(str(Path(weights) if weights else run / "final.weights.h5"))
     folded = build_network(reader, folded=True)
     fold_batch_norm(trained, folded)
-    locator = tf.saved_model.load(str(locator_dir))
-    staged = out.with_name(f".{out.name}.export")
-    shutil.rmtree(staged, ignore_errors=True)
-    module = serving_module(locator, folded, reader, crop)
-    tf.saved_model.save(module, str(staged), signatures={"serving_default": module.serve})
-    located = json.loads((Path(locator_dir) / METADATA).read_text())
+    located = _locator_metadata(Path(locator_dir), crop)
+    module = serving_module(tf.saved_model.load(str(locator_dir)), folded, reader, crop)
     params = int(folded.count_params()) + int(located.get("params") or 0)
     metadata = {
         "format": "TF Object Detection API serving signature (serving_default)",
         "input": {**located["input"], "height": crop.input_height, "width": crop.input_width},
         "classes": "zero-based: class = digit 0-9",
+        "default_threshold": located.get("default_threshold"),
         "two_stage": {"locator": {"source": str(locator_dir), "params": located.get("params"),
                                   "flops": located.get("flops")},
                       "reader": {"params": int(folded.count_params()), "flops": count_flops(folded),
@@ -242,15 +252,8 @@ def export_two_stage(locator_dir: str | Path, run: str | Path, out: str | Path,
         "training": {k: train_config.get(k) for k in ("epochs", "steps_per_epoch", "batch_size", "seed",
                                                        "holdout", "learning_rate")},
     }
-    (staged / METADATA).parent.mkdir(parents=True, exist_ok=True)
-    (staged / METADATA).write_text(json.dumps(metadata, indent=2))
-    _swap_in(staged, out)
-    whole = {**train_config, "model": {**train_config["model"], "input_height": crop.input_height,
-                                       "input_width": crop.input_width}}
-    tuned = tune_threshold(out, whole)
-    metadata["default_threshold"] = tuned[0]["threshold"] if tuned else located.get("default_threshold")
-    if tuned:
-        metadata["held_out_train"] = {"best": tuned[0], "sweep": tuned[1]}
-    (out / METADATA).write_text(json.dumps(metadata, indent=2))
+    save_serving(module, out, metadata)
+    record_threshold(out, {**train_config, "model": {**train_config["model"], "input_height": crop.input_height,
+                                                     "input_width": crop.input_width}})
     return out
 
