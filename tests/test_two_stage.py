@@ -149,3 +149,34 @@ def test_a_trained_reader_exports_as_one_savedmodel_the_tf_backend_runs(tiny_dat
         for d in result.digits:
             assert 0 <= d.left <= d.left + d.width <= width + 1e-3
             assert 0 <= d.top <= d.top + d.height <= height + 1e-3
+
+
+def test_the_committed_two_stage_model_reads_rendered_house_numbers_of_any_size():
+    """models/digit_reader_two_stage in the tf backend: the synthetic numbers as rendered, and shrunk
+    into a wide photo (half the size, in a photo twice as large: the small number in wide context the
+    graph is for)."""
+    from PIL import Image
+
+    from backends.tf import TFBackend, TFOptions
+    from bench.photos import LoadedPhoto, Photo, decode_rgb
+    from bench.synthetic import render_photo
+
+    model = Path(__file__).resolve().parents[1] / "models" / "digit_reader_two_stage"
+    backend = TFBackend(TFOptions(model=str(model)))
+    backend.open()
+    assert backend.describe()["input"]["height"] == 192
+    labels, photos = [], []
+    for index in range(8):
+        rendered = render_photo(11, index)
+        rgb = decode_rgb(rendered.png, "synthetic")
+        small = Image.fromarray(rgb).resize((rgb.shape[1] // 2, rgb.shape[0] // 2), Image.BILINEAR)
+        wide = Image.new("RGB", (rgb.shape[1] * 2, rgb.shape[0] * 2), tuple(int(v) for v in rgb[0, 0]))
+        wide.paste(small, (rgb.shape[1] // 2, rgb.shape[0]))
+        for pixels in (rgb, np.asarray(wide)):
+            labels.append(rendered.label)
+            photos.append(LoadedPhoto(Photo(f"{index}.png", rendered.label, [], bytes), pixels, rendered.png))
+    results = backend.recognize(photos)
+    backend.close()
+    as_rendered = sum(r.text == label for label, r in zip(labels[0::2], results[0::2]))
+    in_context = sum(r.text == label for label, r in zip(labels[1::2], results[1::2]))
+    assert as_rendered >= 6 and in_context >= 5, [(label, r.text) for label, r in zip(labels, results)]

@@ -80,6 +80,8 @@ def register(subparsers) -> None:
     export.add_argument("--locator", default=None,
                         help="with a --reader-crops run: the SavedModel that finds the number (e.g. the shipped one); "
                              "writes one two-stage SavedModel")
+    export.add_argument("--locator-threshold", type=number_argument(float, at_least=0, at_most=1), default=None,
+                        help="with --locator: the locator's score that makes the number box (default: the run's)")
     export.add_argument("--out", required=True, help=f"SavedModel folder to write (a new one, or an earlier export it "
                         f"replaces; the shipped model is {DEFAULT_MODEL.relative_to(REPO)})")
     export.set_defaults(handler=handle_export)
@@ -132,7 +134,7 @@ def handle_export(args: argparse.Namespace) -> int:
 
         if not (Path(args.locator) / "saved_model.pb").is_file():
             raise UsageError(f"--locator {args.locator}: no saved_model.pb there; give a SavedModel folder")
-        out = export_two_stage(args.locator, args.run, args.out, args.weights)
+        out = export_two_stage(args.locator, args.run, args.out, args.weights, args.locator_threshold)
         print(f"exported {out}: two-stage graph (locator {args.locator}, reader of {args.run})")
         return 0
     info = export_run(args.run, args.out, args.weights)

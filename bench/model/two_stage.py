@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,8 @@ class CropConfig:
     """Added above and below, times the number's height."""
     min_step: float = 0.25
     """Input pixels per reader pixel, at least: at most 4 x up-sampling of a tiny number."""
-    locator_threshold: float = 0.2
+    locator_threshold: float = 0.35
+    """Locator detections at or above this score make the number box (chosen on held-out train photos)."""
     jitter: float = 0.12
     """Training: each edge of the true number box moves by a normal draw of this times its height."""
     drop_end_probability: float = 0.2
@@ -72,7 +73,7 @@ def crop_window(number_boxes, crop: CropConfig, reader_height: int, reader_width
     """Windows for number boxes ``[B, 4]`` (x0, y0, x1, y1 in input pixels): ``[B, 3]`` origin y,
     origin x, step (input pixels per reader pixel), the widened box fitted to the reader's aspect
     ratio, centred on the number."""
-    tf = _tensorflow()
+    import tensorflow as tf
     x0, y0, x1, y1 = tf.unstack(tf.cast(number_boxes, tf.float32), axis=1)
     height = tf.maximum(y1 - y0, 1.0)
     span_x = (x1 - x0) + 2 * crop.margin_x * height
@@ -90,7 +91,7 @@ def cut(image, window, crop: CropConfig, reader_height: int, reader_width: int):
     Reader pixel ``i`` samples the input at ``origin + (i + 0.5) * step`` (pixel centres at +0.5),
     bilinearly, the letterbox fill outside; from the 2 x 2-averaged image where ``step > 2``.
     """
-    tf = _tensorflow()
+    import tensorflow as tf
     half = tf.nn.avg_pool2d(image, 2, 2, "VALID")
     origin_y, origin_x, step = tf.unstack(window, axis=1)
 
@@ -217,9 +218,10 @@ def _locator_metadata(locator_dir: Path, crop: CropConfig) -> dict:
 
 
 def export_two_stage(locator_dir: str | Path, run: str | Path, out: str | Path,
-                     weights: str | Path | None = None) -> Path:
+                     weights: str | Path | None = None, locator_threshold: float | None = None) -> Path:
     """One SavedModel of the locator SavedModel ``locator_dir`` and the reader trained in ``run``
-    (a ``bench model train --reader-crops`` run), its threshold chosen on the run's held-out photos."""
+    (a ``bench model train --reader-crops`` run), its threshold chosen on the run's held-out photos;
+    ``locator_threshold`` replaces the run's :attr:`CropConfig.locator_threshold` (a graph-time setting)."""
     from bench.model.export import check_export_target, record_threshold, save_serving
 
     tf = _tensorflow()
@@ -231,6 +233,8 @@ def export_two_stage(locator_dir: str | Path, run: str | Path, out: str | Path,
     if not train_config.get("crop"):
         raise UsageError(f"--run {run}: not a reader run (train it with `bench model train --reader-crops`)")
     reader, crop = ModelConfig.from_dict(train_config["model"]), CropConfig(**train_config["crop"])
+    if locator_threshold is not None:
+        crop = replace(crop, locator_threshold=locator_threshold)
     trained = build_network(reader)
     trained.load_weights(str(Path(weights) if weights else run / "final.weights.h5"))
     folded = build_network(reader, folded=True)
