@@ -159,12 +159,14 @@ def augment(sample: Sample, config: ModelConfig, aug: Augmentation,
     transform = random_transform(sample, config, aug, rng)
     fill = None if rng.random() < aug.edge_fill_probability else FILL
     image = render(sample.rgb, transform, fill=fill)
-    image = _photometric(image, aug, rng)
+    image = photometric(image, aug, rng)
     boxes = sample.boxes * transform.scale + np.array([transform.offset_x, transform.offset_y, 0, 0], np.float32)
     return image, boxes.astype(np.float32), sample.labels
 
 
-def _photometric(image: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
+def photometric(image: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
+    """The colour changes of ``aug`` on a rendered model input: grey or shuffled channels, blur,
+    contrast, brightness, inversion, noise."""
     if rng.random() < aug.grey_probability:
         image = np.repeat(image.mean(axis=2, keepdims=True), 3, axis=2)
     else:

@@ -29,7 +29,7 @@ import numpy as np
 
 from bench.errors import UsageError
 from bench.model.architecture import ModelConfig
-from bench.model.data import Augmentation, Sample, _photometric, encode_targets, random_transform
+from bench.model.data import Augmentation, Sample, photometric, encode_targets, random_transform
 from bench.model.preprocess import FILL, render
 from bench.saved_model import METADATA
 
@@ -74,6 +74,7 @@ def crop_window(number_boxes, crop: CropConfig, reader_height: int, reader_width
     origin x, step (input pixels per reader pixel), the widened box fitted to the reader's aspect
     ratio, centred on the number."""
     import tensorflow as tf
+
     x0, y0, x1, y1 = tf.unstack(tf.cast(number_boxes, tf.float32), axis=1)
     height = tf.maximum(y1 - y0, 1.0)
     span_x = (x1 - x0) + 2 * crop.margin_x * height
@@ -92,6 +93,7 @@ def cut(image, window, crop: CropConfig, reader_height: int, reader_width: int):
     bilinearly, the letterbox fill outside; from the 2 x 2-averaged image where ``step > 2``.
     """
     import tensorflow as tf
+
     half = tf.nn.avg_pool2d(image, 2, 2, "VALID")
     origin_y, origin_x, step = tf.unstack(window, axis=1)
 
@@ -158,7 +160,7 @@ def reader_batch(samples: list[Sample], indices: np.ndarray, reader: ModelConfig
         origin_y, origin_x, step = (float(v) for v in window)
         inside = (boxes - np.array([origin_x, origin_y, 0, 0], np.float32)) / step
         heat, reg, mask = encode_targets(inside, labels, reader)
-        out["image"].append(_photometric(image, aug, rng))
+        out["image"].append(photometric(image, aug, rng))
         out["heat"].append(heat)
         out["reg"].append(reg)
         out["mask"].append(mask)
