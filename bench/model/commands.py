@@ -132,8 +132,6 @@ def handle_export(args: argparse.Namespace) -> int:
     if args.locator is not None:
         from bench.model.two_stage import export_two_stage
 
-        if not (Path(args.locator) / "saved_model.pb").is_file():
-            raise UsageError(f"--locator {args.locator}: no saved_model.pb there; give a SavedModel folder")
         out = export_two_stage(args.locator, args.run, args.out, args.weights, args.locator_threshold)
         print(f"exported {out}: two-stage graph (locator {args.locator}, reader of {args.run})")
         return 0

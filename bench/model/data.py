@@ -153,15 +153,22 @@ def swap_digits(sample: Sample, donors: list[Sample], rng: np.random.Generator) 
     return Sample(rgb, sample.boxes, labels, "".join(str(int(labels[i])) for i in order), sample.name)
 
 
-def augment(sample: Sample, config: ModelConfig, aug: Augmentation,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(model input float32 HxWx3, boxes in model pixels as (left, top, width, height), labels)."""
+def place(sample: Sample, config: ModelConfig, aug: Augmentation,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The photo rendered at a random zoom and place (:func:`random_transform`), padded with the fill or
+    its repeated edge: (model input float32 HxWx3, boxes in model pixels as (left, top, width, height))."""
     transform = random_transform(sample, config, aug, rng)
     fill = None if rng.random() < aug.edge_fill_probability else FILL
     image = render(sample.rgb, transform, fill=fill)
-    image = photometric(image, aug, rng)
     boxes = sample.boxes * transform.scale + np.array([transform.offset_x, transform.offset_y, 0, 0], np.float32)
-    return image, boxes.astype(np.float32), sample.labels
+    return image, boxes.astype(np.float32)
+
+
+def augment(sample: Sample, config: ModelConfig, aug: Augmentation,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(model input float32 HxWx3, boxes in model pixels as (left, top, width, height), labels)."""
+    image, boxes = place(sample, config, aug, rng)
+    return photometric(image, aug, rng), boxes, sample.labels
 
 
 def photometric(image: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:

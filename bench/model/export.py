@@ -43,7 +43,8 @@ class ExportInfo:
     weights_bytes: int
 
 
-def _tensorflow():
+def load_tensorflow():
+    """TensorFlow, imported with its C++ logging quietened."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
@@ -52,7 +53,7 @@ def _tensorflow():
 
 def serving_module(net, config: ModelConfig):
     """A ``tf.Module`` whose ``serve`` function has the OD API signature."""
-    tf = _tensorflow()
+    tf = load_tensorflow()
     from bench.model.architecture import decode
 
     class Detector(tf.Module):
@@ -101,7 +102,7 @@ def export_network(trained, config: ModelConfig, out: str | Path, threshold: flo
     export leaves an earlier model at ``out`` as it was.
     """
     out = check_export_target(out)
-    tf = _tensorflow()
+    tf = load_tensorflow()
     from bench.model.architecture import build_network, count_flops, fold_batch_norm
 
     folded = build_network(config, folded=True)
@@ -133,7 +134,7 @@ def export_network(trained, config: ModelConfig, out: str | Path, threshold: flo
 def save_serving(module, out: Path, metadata: dict) -> None:
     """Save ``module`` (its ``serve`` as ``serving_default``) with ``metadata`` at ``out``: written beside
     it first and moved there only when complete, so a failed export leaves an earlier model as it was."""
-    tf = _tensorflow()
+    tf = load_tensorflow()
     staged = out.with_name(f".{out.name}.export")
     shutil.rmtree(staged, ignore_errors=True)
     tf.saved_model.save(module, str(staged), signatures={"serving_default": module.serve})
@@ -158,7 +159,7 @@ def tune_threshold(model_dir: str | Path, train_config: dict) -> tuple[dict, lis
 
     Returns (best, sweep) as dicts, or ``None`` when the training data is not on this machine.
     """
-    tf = _tensorflow()
+    tf = load_tensorflow()
     from bench.model.data import load_folder, split_holdout
     from bench.model.evaluate import best, detect_all, sweep
 
@@ -181,20 +182,30 @@ def tune_threshold(model_dir: str | Path, train_config: dict) -> tuple[dict, lis
     return {"photos": len(held), **chosen.to_dict()}, [s.to_dict() for s in scores]
 
 
+def read_train_config(run: str | Path) -> dict:
+    """``train_config.json`` of the training run in folder ``run`` (one line when it is not one)."""
+    config_file = Path(run) / "train_config.json"
+    if not config_file.exists():
+        raise UsageError(f"{run}: no train_config.json; give the --out folder of a `bench model train` run")
+    return json.loads(config_file.read_text())
+
+
+def weights_file(run: str | Path, weights: str | Path | None = None) -> Path:
+    """``weights``, or the run's final weights, checked to exist."""
+    weights = Path(weights) if weights else Path(run) / "final.weights.h5"
+    if not weights.exists():
+        raise UsageError(f"{weights}: no such weights file; finish the training run or pass --weights")
+    return weights
+
+
 def export_run(run: str | Path, out: str | Path, weights: str | Path | None = None) -> ExportInfo:
     """Export the final weights of the training run in folder ``run`` and choose its threshold
     on the run's held-out train photos."""
-    run = Path(run)
     check_export_target(out)
-    config_file = run / "train_config.json"
-    if not config_file.exists():
-        raise UsageError(f"{run}: no train_config.json; give the --out folder of a `bench model train` run")
-    weights = Path(weights) if weights else run / "final.weights.h5"
-    if not weights.exists():
-        raise UsageError(f"{weights}: no such weights file; finish the training run or pass --weights")
-    train_config = json.loads(config_file.read_text())
+    train_config = read_train_config(run)
+    weights = weights_file(run, weights)
     config = ModelConfig.from_dict(train_config["model"])
-    _tensorflow()
+    load_tensorflow()
     from bench.model.architecture import build_network
 
     net = build_network(config)

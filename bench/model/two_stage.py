@@ -21,7 +21,6 @@ affine map ``input = origin + reader * step`` (in pixels, per axis).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -29,12 +28,11 @@ import numpy as np
 
 from bench.errors import UsageError
 from bench.model.architecture import ModelConfig
-from bench.model.data import Augmentation, Sample, photometric, encode_targets, random_transform
-from bench.model.preprocess import FILL, render
+from bench.model.data import Augmentation, Sample, encode_targets, photometric, place
+from bench.model.export import (SIGNATURE_INPUT, check_export_target, load_tensorflow, read_train_config, record_threshold,
+                                save_serving, weights_file)
+from bench.model.preprocess import FILL
 from bench.saved_model import METADATA
-
-SIGNATURE_INPUT = "input_tensor"
-
 
 @dataclass(frozen=True)
 class CropConfig:
@@ -60,13 +58,6 @@ class CropConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _tensorflow():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    return tf
 
 
 def crop_window(number_boxes, crop: CropConfig, reader_height: int, reader_width: int):
@@ -139,18 +130,16 @@ def _training_number_box(boxes: np.ndarray, crop: CropConfig, rng: np.random.Gen
 def reader_batch(samples: list[Sample], indices: np.ndarray, reader: ModelConfig, crop: CropConfig,
                  aug: Augmentation, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """One batch for the reader, made the way the graph makes its input: the photo rendered into the
-    two-stage input at a random zoom and place (:func:`random_transform`), a window around its
+    two-stage input at a random zoom and place (:func:`~bench.model.data.place`), a window around its
     jittered number box, :func:`cut`; then colour changes, and heatmap targets for the digits whose
     centres fall inside."""
-    tf = _tensorflow()
+    tf = load_tensorflow()
     whole = ModelConfig(input_height=crop.input_height, input_width=crop.input_width, stages=reader.stages)
     images, number_boxes, truths = [], [], []
     for index in indices:
         sample = samples[int(index)]
-        transform = random_transform(sample, whole, aug, rng)
-        fill = None if rng.random() < aug.edge_fill_probability else FILL
-        images.append(render(sample.rgb, transform, fill=fill))
-        boxes = sample.boxes * transform.scale + np.array([transform.offset_x, transform.offset_y, 0, 0], np.float32)
+        image, boxes = place(sample, whole, aug, rng)
+        images.append(image)
         number_boxes.append(_training_number_box(boxes, crop, rng))
         truths.append((boxes, sample.labels))
     windows = crop_window(tf.constant(np.stack(number_boxes)), crop, reader.input_height, reader.input_width)
@@ -169,7 +158,7 @@ def reader_batch(samples: list[Sample], indices: np.ndarray, reader: ModelConfig
 
 def serving_module(locator, reader_net, reader: ModelConfig, crop: CropConfig):
     """A ``tf.Module`` whose ``serve`` has the OD API signature over the two-stage input."""
-    tf = _tensorflow()
+    tf = load_tensorflow()
     from bench.model.architecture import decode
 
     class TwoStage(tf.Module):
@@ -206,7 +195,9 @@ def serving_module(locator, reader_net, reader: ModelConfig, crop: CropConfig):
 
 
 def _locator_metadata(locator_dir: Path, crop: CropConfig) -> dict:
-    """The locator's digitbench metadata, checked: its input must be half the two-stage input."""
+    """The locator's digitbench metadata, checked: a SavedModel whose input is half the two-stage input."""
+    if not (locator_dir / "saved_model.pb").is_file():
+        raise UsageError(f"--locator {locator_dir}: no saved_model.pb there; give a SavedModel folder")
     try:
         located = json.loads((locator_dir / METADATA).read_text())
         size = (int(located["input"]["height"]), int(located["input"]["width"]))
@@ -224,24 +215,21 @@ def export_two_stage(locator_dir: str | Path, run: str | Path, out: str | Path,
     """One SavedModel of the locator SavedModel ``locator_dir`` and the reader trained in ``run``
     (a ``bench model train --reader-crops`` run), its threshold chosen on the run's held-out photos;
     ``locator_threshold`` replaces the run's :attr:`CropConfig.locator_threshold` (a graph-time setting)."""
-    from bench.model.export import check_export_target, record_threshold, save_serving
-
-    tf = _tensorflow()
+    tf = load_tensorflow()
     from bench.model.architecture import build_network, count_flops, fold_batch_norm
 
     out = check_export_target(out)
-    run = Path(run)
-    train_config = json.loads((run / "train_config.json").read_text())
+    train_config = read_train_config(run)
     if not train_config.get("crop"):
         raise UsageError(f"--run {run}: not a reader run (train it with `bench model train --reader-crops`)")
     reader, crop = ModelConfig.from_dict(train_config["model"]), CropConfig(**train_config["crop"])
     if locator_threshold is not None:
         crop = replace(crop, locator_threshold=locator_threshold)
+    located = _locator_metadata(Path(locator_dir), crop)
     trained = build_network(reader)
-    trained.load_weights(str(Path(weights) if weights else run / "final.weights.h5"))
+    trained.load_weights(str(weights_file(run, weights)))
     folded = build_network(reader, folded=True)
     fold_batch_norm(trained, folded)
-    located = _locator_metadata(Path(locator_dir), crop)
     module = serving_module(tf.saved_model.load(str(locator_dir)), folded, reader, crop)
     params = int(folded.count_params()) + int(located.get("params") or 0)
     metadata = {
