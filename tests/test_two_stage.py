@@ -110,6 +110,15 @@ def test_the_reader_s_box_comes_back_in_the_input_s_coordinates(tmp_path: Path):
     assert np.allclose(out["detection_boxes"][:, 0].numpy(), [expect] * 3, atol=1e-4)
 
 
+def _ops(model: Path) -> set[str]:
+    """Every op type of a SavedModel's functions but its checkpoint save and restore."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((model / "saved_model.pb").read_bytes())
+    functions = saved.meta_graphs[0].graph_def.library.function
+    return {n.op for f in functions if "_traced_" not in f.signature.name for n in f.node_def}
+
+
 def test_a_trained_reader_exports_as_one_savedmodel_the_tf_backend_runs(tiny_dataset: Path, tmp_path: Path):
     from backends.tf import TFBackend, TFOptions
     from bench.dataset import load_jsonl_folder
@@ -136,6 +145,7 @@ def test_a_trained_reader_exports_as_one_savedmodel_the_tf_backend_runs(tiny_dat
     metadata = json.loads((model / METADATA).read_text())
     assert (metadata["input"]["height"], metadata["input"]["width"]) == (64, 128)
     assert metadata["two_stage"]["reader"]["model"]["input_height"] == 32 and "sweep" in metadata["held_out_train"]
+    assert not _ops(model) & {"Select", "SelectV2"}, "a select costs TF.js's wasm backend a slow Tile"
 
     backend = TFBackend(TFOptions(model=str(model), threshold=0.0))
     backend.open()

@@ -9,6 +9,7 @@ blurs and adds noise. Boxes follow the same :class:`~bench.model.preprocess.Tran
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,16 +220,22 @@ def encode_targets(boxes: np.ndarray, labels: np.ndarray, config: ModelConfig) -
     return heat, reg, mask
 
 
+def drawn(samples: list[Sample], indices: np.ndarray, aug: Augmentation, rng: np.random.Generator,
+          donors: list[Sample] | None = None) -> Iterator[Sample]:
+    """The samples at ``indices``, one at a time; those among ``donors`` (the real ones) get new
+    numbers at ``aug.swap_probability`` (:func:`swap_digits`)."""
+    real = {id(d) for d in donors} if donors else set()
+    for index in indices:
+        sample = samples[int(index)]
+        yield swap_digits(sample, donors, rng) if id(sample) in real and rng.random() < aug.swap_probability else sample
+
+
 def make_batch(samples: list[Sample], indices: np.ndarray, config: ModelConfig, aug: Augmentation,
                rng: np.random.Generator, donors: list[Sample] | None = None) -> dict[str, np.ndarray]:
     """One augmented batch: ``image``, ``heat``, ``reg``, ``mask`` arrays; photos that are among
     ``donors`` (the real ones) get new numbers at ``aug.swap_probability``."""
     images, heats, regs, masks = [], [], [], []
-    real = {id(d) for d in donors} if donors else set()
-    for index in indices:
-        sample = samples[int(index)]
-        if id(sample) in real and rng.random() < aug.swap_probability:
-            sample = swap_digits(sample, donors, rng)
+    for sample in drawn(samples, indices, aug, rng, donors):
         image, boxes, labels = augment(sample, config, aug, rng)
         heat, reg, mask = encode_targets(boxes, labels, config)
         images.append(image)

@@ -107,7 +107,8 @@ class BatchFeeder:
                 if cfg.crop is None:
                     batch = make_batch(pool, indices, cfg.model, cfg.augmentation, rng, donors=self.real)
                 else:
-                    batch = reader_batch(pool, indices, cfg.model, cfg.crop, cfg.augmentation, rng)
+                    swapping = self.real if cfg.augmentation.swap_probability else None
+                    batch = reader_batch(pool, indices, cfg.model, cfg.crop, cfg.augmentation, rng, donors=swapping)
                 while not self.stop.is_set():
                     try:
                         self.queue.put(batch, timeout=0.5)

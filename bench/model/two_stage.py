@@ -28,7 +28,7 @@ import numpy as np
 
 from bench.errors import UsageError
 from bench.model.architecture import ModelConfig
-from bench.model.data import Augmentation, Sample, encode_targets, photometric, place
+from bench.model.data import Augmentation, Sample, drawn, encode_targets, photometric, place
 from bench.model.export import (SIGNATURE_INPUT, check_export_target, load_tensorflow, read_train_config, record_threshold,
                                 save_serving, weights_file)
 from bench.model.preprocess import FILL
@@ -77,15 +77,25 @@ def crop_window(number_boxes, crop: CropConfig, reader_height: int, reader_width
     return tf.stack([origin_y, origin_x, step], axis=1)
 
 
-def cut(image, window, crop: CropConfig, reader_height: int, reader_width: int):
+def halve(image):
+    """The 2 x 2 average of ``image`` ``[B, H, W, 3]``: the locator's input, and :func:`cut`'s source for
+    large windows."""
+    import tensorflow as tf
+
+    return tf.nn.avg_pool2d(image, 2, 2, "VALID")
+
+
+def cut(image, window, crop: CropConfig, reader_height: int, reader_width: int, half=None):
     """The reader's input ``[B, h, w, 3]`` for each window of the input ``image`` ``[B, H, W, 3]``.
 
     Reader pixel ``i`` samples the input at ``origin + (i + 0.5) * step`` (pixel centres at +0.5),
-    bilinearly, the letterbox fill outside; from the 2 x 2-averaged image where ``step > 2``.
+    bilinearly, the letterbox fill outside; from the 2 x 2-averaged image (``half``, or
+    :func:`halve` of ``image``) where ``step > 2``. The choice is a 0/1 blend rather than a select:
+    TF.js's wasm backend broadcasts a select's condition with a slow ``Tile``.
     """
     import tensorflow as tf
 
-    half = tf.nn.avg_pool2d(image, 2, 2, "VALID")
+    half = halve(image) if half is None else half
     origin_y, origin_x, step = tf.unstack(window, axis=1)
 
     def boxes(factor: float, height: int, width: int):
@@ -104,7 +114,8 @@ def cut(image, window, crop: CropConfig, reader_height: int, reader_width: int):
                                     extrapolation_value=FILL)
     halved = tf.image.crop_and_resize(half, boxes(2.0, crop.input_height // 2, crop.input_width // 2), index,
                                       size, extrapolation_value=FILL)
-    return tf.where(tf.reshape(step > 2.0, [-1, 1, 1, 1]), halved, full)
+    from_half = tf.reshape(tf.cast(step > 2.0, tf.float32), [-1, 1, 1, 1])
+    return halved * from_half + full * (1.0 - from_half)
 
 
 def _number_box(boxes: np.ndarray) -> np.ndarray:
@@ -128,16 +139,17 @@ def _training_number_box(boxes: np.ndarray, crop: CropConfig, rng: np.random.Gen
 
 
 def reader_batch(samples: list[Sample], indices: np.ndarray, reader: ModelConfig, crop: CropConfig,
-                 aug: Augmentation, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One batch for the reader, made the way the graph makes its input: the photo rendered into the
-    two-stage input at a random zoom and place (:func:`~bench.model.data.place`), a window around its
-    jittered number box, :func:`cut`; then colour changes, and heatmap targets for the digits whose
-    centres fall inside."""
+                 aug: Augmentation, rng: np.random.Generator,
+                 donors: list[Sample] | None = None) -> dict[str, np.ndarray]:
+    """One batch for the reader, made the way the graph makes its input: the photo (given a new number
+    at ``aug.swap_probability`` when it is among ``donors``, :func:`~bench.model.data.drawn`) rendered
+    into the two-stage input at a random zoom and place (:func:`~bench.model.data.place`), a window
+    around its jittered number box, :func:`cut`; then colour changes, and heatmap targets for the
+    digits whose centres fall inside."""
     tf = load_tensorflow()
     whole = ModelConfig(input_height=crop.input_height, input_width=crop.input_width, stages=reader.stages)
     images, number_boxes, truths = [], [], []
-    for index in indices:
-        sample = samples[int(index)]
+    for sample in drawn(samples, indices, aug, rng, donors):
         image, boxes = place(sample, whole, aug, rng)
         images.append(image)
         number_boxes.append(_training_number_box(boxes, crop, rng))
@@ -170,18 +182,18 @@ def serving_module(locator, reader_net, reader: ModelConfig, crop: CropConfig):
         @tf.function(input_signature=[tf.TensorSpec([None, crop.input_height, crop.input_width, 3], tf.float32,
                                                     name=SIGNATURE_INPUT)])
         def serve(self, input_tensor):
-            found = self.locator.signatures["serving_default"](
-                input_tensor=tf.nn.avg_pool2d(input_tensor, 2, 2, "VALID"))
+            half = halve(input_tensor)
+            found = self.locator.signatures["serving_default"](input_tensor=half)
             boxes, scores = found["detection_boxes"], found["detection_scores"]
-            keep = (scores >= crop.locator_threshold) | (tf.range(tf.shape(scores)[1]) == 0)[None, :]
-            far = tf.constant(1e4)
-            ymin = tf.reduce_min(tf.where(keep, boxes[..., 0], far), axis=1) * crop.input_height
-            xmin = tf.reduce_min(tf.where(keep, boxes[..., 1], far), axis=1) * crop.input_width
-            ymax = tf.reduce_max(tf.where(keep, boxes[..., 2], -far), axis=1) * crop.input_height
-            xmax = tf.reduce_max(tf.where(keep, boxes[..., 3], -far), axis=1) * crop.input_width
+            first = tf.one_hot(0, tf.shape(scores)[1])[None, :]
+            left_out = 1e4 * (1.0 - tf.maximum(tf.cast(scores >= crop.locator_threshold, tf.float32), first))
+            ymin = tf.reduce_min(boxes[..., 0] + left_out, axis=1) * crop.input_height
+            xmin = tf.reduce_min(boxes[..., 1] + left_out, axis=1) * crop.input_width
+            ymax = tf.reduce_max(boxes[..., 2] - left_out, axis=1) * crop.input_height
+            xmax = tf.reduce_max(boxes[..., 3] - left_out, axis=1) * crop.input_width
             window = crop_window(tf.stack([xmin, ymin, xmax, ymax], axis=1), crop, reader.input_height,
                                  reader.input_width)
-            pixels = cut(input_tensor, window, crop, reader.input_height, reader.input_width)
+            pixels = cut(input_tensor, window, crop, reader.input_height, reader.input_width, half=half)
             heat, reg = self.reader(pixels, training=False)
             boxes, scores, classes, num = decode(heat, reg, reader)
             origin_y, origin_x, step = (window[:, i, None, None] for i in range(3))
