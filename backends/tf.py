@@ -1,6 +1,6 @@
 """``tf``: any SavedModel with the TF Object Detection API signature, run by local TensorFlow.
 
-The default model is ours (``models/digit_detector``, see ``models/README.md``); any OD API export
+The default model is ours (``models/digit_reader_two_stage``, see ``models/README.md``); any OD API export
 runs too, unchanged: the four outputs ``detection_boxes`` / ``detection_scores`` /
 ``detection_classes`` / ``num_detections`` or the two-output form (``detection_boxes`` +
 ``detection_multiclass_scores``), and one ``[batch, H, W, 3]`` image input (uint8, int32 or

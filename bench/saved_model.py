@@ -15,8 +15,8 @@ from typing import Any
 
 from bench.errors import ModelError
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "digit_detector"
-"""Our detector, exported by ``bench model export``."""
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "digit_reader_two_stage"
+"""Our two-stage reader (``bench model export --locator``; its locator is ``models/digit_detector``)."""
 METADATA = Path("assets.extra") / "digitbench.json"
 """Where an export records the input mapping, class convention and default threshold."""
 DTYPES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 6: "int8", 9: "int64", 10: "bool", 17: "uint16",

@@ -1,13 +1,13 @@
 """The README's "an OD API SSD MobileNet V2 against our detector" table, measured.
 
-For each detector (ours, ``models/digit_detector``; the OD API SSD, ``--ssd``) and each weight
+For each detector (ours, ``--ours``, by default the bundled default model; the OD API SSD, ``--ssd``) and each weight
 quantization: the TF.js weights, a first visit on ``--network`` (3g by default: page, TF.js and
 model through a 1.6 Mbps link from a fresh profile, to the first digits), digit F1 and
 whole-number accuracy on wasm over ``--photos`` photos; then the warm p50 on wasm, webgl and cpu
 (float32; ``--slow-photos`` photos on webgl and cpu, which are slow on software WebGL). Every
 row goes through the ``bench`` library exactly as ``bench run`` would.
 
-Usage: ``python scripts/compare_detectors.py [--ssd PATH] [--dataset PATH] [--photos 500]
+Usage: ``python scripts/compare_detectors.py [--ours PATH] [--ssd PATH] [--dataset PATH] [--photos 500]
 [--slow-photos 20] [--network 3g] [--out DIR]``. Prints the Markdown table and the machine load.
 """
 from __future__ import annotations
@@ -55,6 +55,7 @@ def measure(name: str, model: Path, args: argparse.Namespace) -> list[list[str]]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ours", default=str(DEFAULT_MODEL), help="our SavedModel (default: the bundled default)")
     parser.add_argument("--ssd", default=str(ROOT.parent / "shared" / "models" / "ssd_mobilenet_v2_svhn" / "saved_model"))
     parser.add_argument("--dataset", default=str(ROOT.parent / "shared" / "datasets" / "svhn" / "test-dev"))
     parser.add_argument("--photos", type=int, default=500)
@@ -64,7 +65,7 @@ def main() -> int:
     parser.add_argument("--detectors", default="ours,ssd", help="which of ours,ssd to measure")
     args = parser.parse_args()
     load_before = os.getloadavg()
-    detectors = {"ours": ("ours", DEFAULT_MODEL), "ssd": ("OD API SSD MobileNet V2", Path(args.ssd))}
+    detectors = {"ours": ("ours", Path(args.ours)), "ssd": ("OD API SSD MobileNet V2", Path(args.ssd))}
     lines = [line for key in args.detectors.split(",") for line in measure(*detectors[key.strip()], args)]
     header = ["detector", "quantization", "TF.js weights", f"first visit ({args.network}, bytes)", "warm p50 wasm",
               "webgl", "cpu", "digit F1", "whole number", "errors"]

@@ -1,6 +1,6 @@
 """ONNX Runtime Web against TF.js on the same detector: bytes, first visit, warm latency. Prints a table.
 
-    .venv/bin/python scripts/web_runtimes.py --dataset ../shared/datasets/svhn/test-dev --limit 200
+    .venv/bin/python scripts/web_runtimes.py --dataset ../shared/datasets/svhn/test-dev --limit 200 [--model DIR]
 
 One `bench run` of `tfjs` (wasm, webgl, cpu; float32) and `ortweb` (wasm) into a temporary
 folder (or --out), then one row per runtime x backend:
@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 from backends.tfjs.site import LIBRARY_PREFIX
+from bench.saved_model import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=str(ROOT.parent / "shared" / "datasets" / "svhn" / "test-dev"))
     parser.add_argument("--limit", type=int, default=200)
+    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="the SavedModel both runtimes run (default: ours)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", help="run folder to keep (default: a temporary one)")
     parser.add_argument("--run-json", help="print the table of an existing run.json instead of running")
@@ -81,7 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.out or Path(scratch) / "run")
         command = [sys.executable, "-m", "bench.cli", "run", "--backends", "tfjs,ortweb", "--tfjs-backend",
-                   "wasm,webgl,cpu", "--ortweb-ep", "wasm", "--dataset", args.dataset, "--limit", str(args.limit),
+                   "wasm,webgl,cpu", "--ortweb-ep", "wasm", "--tfjs-model", args.model, "--ortweb-model", args.model, "--dataset", args.dataset, "--limit", str(args.limit),
                    "--repeats", str(args.repeats), "--out", str(out)]
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         print("\n".join(table(json.loads((out / "run.json").read_text()))))

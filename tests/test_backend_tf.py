@@ -156,7 +156,7 @@ def test_an_od_api_style_uint8_any_size_model_with_one_based_classes(od_api_styl
     assert backend.describe()["input"]["dtype"] == "uint8"
 
 
-@pytest.mark.skipif(not (DEFAULT_MODEL / "saved_model.pb").is_file(), reason="models/digit_detector not exported yet")
+@pytest.mark.skipif(not (DEFAULT_MODEL / "saved_model.pb").is_file(), reason="models/digit_reader_two_stage not exported yet")
 def test_the_shipped_model_reads_a_rendered_house_number(tf):
     from bench.photos import decode_rgb
     from bench.synthetic import render_photo

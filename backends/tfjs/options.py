@@ -118,7 +118,7 @@ class TfjsOptions:
                                            "the folder's own for a TF.js model folder)", flag="--quantization",
                                            choices=QUANTIZATIONS)
     model: str | None = option(None, "a SavedModel folder (converted on first use into <model>/tfjs/<quantization>/) "
-                               "or a TF.js graph model folder with model.json; default: models/digit_detector",
+                               "or a TF.js graph model folder with model.json; default: models/digit_reader_two_stage",
                                flag="--tfjs-model")
     device: str = option("desktop", "device profile: phone = 4096 texture limit + CPU x4 + 4g + a Pixel 7's "
                          "viewport, pixel ratio and user agent", flag="--device",
