@@ -364,6 +364,48 @@ def test_float32_outputs_equal_tensorflow(tiny_model, photos, tfjs_backend):
 
 @needs_browser
 @pytest.mark.slow
+def test_the_default_two_stage_model_gives_tensorflow_s_detections_in_the_page(photos):
+    """models/digit_reader_two_stage in TF.js (wasm, float32) against TensorFlow: a rendered house number,
+    and noise photos on which the locator finds nothing at its threshold, so the graph falls back to
+    its best detection (a TF.js op that got this wrong once sent the reader far outside the input)."""
+    import tensorflow as tf
+
+    from bench.model.preprocess import letterbox
+    from bench.photos import decode_rgb
+    from bench.saved_model import DEFAULT_MODEL, read_metadata
+    from bench.synthetic import render_photo
+
+    metadata = read_metadata(DEFAULT_MODEL)
+    height, width = metadata["input"]["height"], metadata["input"]["width"]
+    threshold = metadata["two_stage"]["crop"]["locator_threshold"]
+    locator_dir = DEFAULT_MODEL.parents[1] / metadata["two_stage"]["locator"]["source"]
+    locator = tf.saved_model.load(str(locator_dir)).signatures["serving_default"]
+    serve = tf.saved_model.load(str(DEFAULT_MODEL)).signatures["serving_default"]
+    rendered = render_photo(11, 0)
+    photos = [_photo(decode_rgb(rendered.png, "synthetic"), "number.png"), *photos]
+    inputs = [tf.constant(letterbox(p.rgb, height, width)[0][None]) for p in photos]
+    best = [float(locator(input_tensor=tf.nn.avg_pool2d(x, 2, 2, "VALID"))["detection_scores"][0, 0]) for x in inputs]
+    assert best[0] >= threshold and min(best[1:]) < threshold, best
+    backend = _backend(DEFAULT_MODEL, tfjs_backend="wasm", image_path="exact")
+    try:
+        backend.open()
+        raw = backend.session.recognize(photos)
+    finally:
+        backend.close()
+    keys = [key for key, _ in backend.outputs.fetch()]
+    for photo, x, page in zip(photos, inputs, raw):
+        expected = serve(x)
+        outputs = dict(zip(keys, page["outputs"]))
+        page_boxes = np.reshape(outputs["detection_boxes"], (-1, 4))
+        for score, cls, box in zip(expected["detection_scores"].numpy()[0], expected["detection_classes"].numpy()[0],
+                                   expected["detection_boxes"].numpy()[0]):
+            assert any(c == cls and abs(s - score) <= 1e-3 and np.abs(b - box).max() <= 1e-3
+                       for s, c, b in zip(outputs["detection_scores"], outputs["detection_classes"], page_boxes)), \
+                (photo.photo.image, score, box)
+
+
+@needs_browser
+@pytest.mark.slow
 def test_texture_limit_fails_photos_with_tfjs_message_and_the_run_goes_on(tiny_model, tiny_dataset, tmp_path):
     from bench.runner import RunConfig, run_benchmark
 

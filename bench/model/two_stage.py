@@ -185,8 +185,9 @@ def serving_module(locator, reader_net, reader: ModelConfig, crop: CropConfig):
             half = halve(input_tensor)
             found = self.locator.signatures["serving_default"](input_tensor=half)
             boxes, scores = found["detection_boxes"], found["detection_scores"]
-            first = tf.one_hot(0, tf.shape(scores)[1])[None, :]
-            left_out = 1e4 * (1.0 - tf.maximum(tf.cast(scores >= crop.locator_threshold, tf.float32), first))
+            # scores are sorted: the best one is kept whatever it scores
+            kept = scores >= tf.minimum(scores[:, :1], crop.locator_threshold)
+            left_out = 1e4 * (1.0 - tf.cast(kept, tf.float32))
             ymin = tf.reduce_min(boxes[..., 0] + left_out, axis=1) * crop.input_height
             xmin = tf.reduce_min(boxes[..., 1] + left_out, axis=1) * crop.input_width
             ymax = tf.reduce_max(boxes[..., 2] - left_out, axis=1) * crop.input_height
