@@ -1,9 +1,9 @@
 """The README's "an OD API SSD MobileNet V2 against our detector" table, measured.
 
-For each detector (ours, ``--ours``, by default the bundled default model; the OD API SSD, ``--ssd``) and each weight
-quantization: the TF.js weights, a first visit on ``--network`` (3g by default: page, TF.js and
-model through a 1.6 Mbps link from a fresh profile, to the first digits), digit F1 and
-whole-number accuracy on wasm over ``--photos`` photos; then the warm p50 on wasm, webgl and cpu
+For each detector (ours, ``--ours``, by default the bundled default model; the OD API SSD,
+``--ssd``) and each weight quantization: the TF.js weights, a first visit on ``--network`` (3g by
+default: page, TF.js and model through a 1.6 Mbps link from a fresh profile, to the first digits),
+digit F1 and whole-number accuracy on wasm over ``--photos`` photos; then the warm p50 on wasm, webgl and cpu
 (float32; ``--slow-photos`` photos on webgl and cpu, which are slow on software WebGL). Every
 row goes through the ``bench`` library exactly as ``bench run`` would.
 

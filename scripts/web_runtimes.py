@@ -83,8 +83,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.out or Path(scratch) / "run")
         command = [sys.executable, "-m", "bench.cli", "run", "--backends", "tfjs,ortweb", "--tfjs-backend",
-                   "wasm,webgl,cpu", "--ortweb-ep", "wasm", "--tfjs-model", args.model, "--ortweb-model", args.model, "--dataset", args.dataset, "--limit", str(args.limit),
-                   "--repeats", str(args.repeats), "--out", str(out)]
+                   "wasm,webgl,cpu", "--ortweb-ep", "wasm", "--tfjs-model", args.model, "--ortweb-model", args.model,
+                   "--dataset", args.dataset, "--limit", str(args.limit), "--repeats", str(args.repeats), "--out", str(out)]
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         print("\n".join(table(json.loads((out / "run.json").read_text()))))
 

@@ -343,23 +343,33 @@ def test_float32_outputs_equal_tensorflow(tiny_model, photos, tfjs_backend):
     from bench.model.preprocess import letterbox
 
     serve = tf.saved_model.load(str(tiny_model)).signatures["serving_default"]
-    backend = _backend(tiny_model, tfjs_backend=tfjs_backend, image_path="exact")
+    pages = _page_outputs(_backend(tiny_model, tfjs_backend=tfjs_backend, image_path="exact"), photos)
+    for photo, outputs in zip(photos, pages):
+        assert len(outputs["detection_scores"]) == DETECTIONS
+        _assert_has_detections(outputs, serve(tf.constant(letterbox(photo.rgb, INPUT_H, INPUT_W)[0][None])), 1e-4,
+                               photo.photo.image)
+
+
+def _page_outputs(backend: TfjsBackend, photos) -> list[dict]:
+    """The page's raw outputs for each photo, by output name."""
     try:
         backend.open()
         raw = backend.session.recognize(photos)
     finally:
         backend.close()
     keys = [key for key, _ in backend.outputs.fetch()]
-    for photo, page in zip(photos, raw):
-        expected = serve(tf.constant(letterbox(photo.rgb, INPUT_H, INPUT_W)[0][None]))
-        outputs = dict(zip(keys, page["outputs"]))
-        page_boxes = np.reshape(outputs["detection_boxes"], (-1, 4))
-        assert len(outputs["detection_scores"]) == DETECTIONS
-        for score, cls, box in zip(expected["detection_scores"].numpy()[0], expected["detection_classes"].numpy()[0],
-                                   expected["detection_boxes"].numpy()[0]):
-            assert any(c == cls and abs(s - score) <= 1e-4 and np.abs(b - box).max() <= 1e-4
-                       for s, c, b in zip(outputs["detection_scores"], outputs["detection_classes"], page_boxes)), \
-                (photo.photo.image, score)
+    return [dict(zip(keys, page["outputs"])) for page in raw]
+
+
+def _assert_has_detections(outputs: dict, expected, tolerance: float, name: str) -> None:
+    """Every detection TensorFlow gave (``expected``) is among the page's ``outputs``: the same class,
+    score and box within ``tolerance``."""
+    page_boxes = np.reshape(outputs["detection_boxes"], (-1, 4))
+    for score, cls, box in zip(expected["detection_scores"].numpy()[0], expected["detection_classes"].numpy()[0],
+                               expected["detection_boxes"].numpy()[0]):
+        assert any(c == cls and abs(s - score) <= tolerance and np.abs(b - box).max() <= tolerance
+                   for s, c, b in zip(outputs["detection_scores"], outputs["detection_classes"], page_boxes)), \
+            (name, score, box)
 
 
 @needs_browser
@@ -386,22 +396,9 @@ def test_the_default_two_stage_model_gives_tensorflow_s_detections_in_the_page(p
     inputs = [tf.constant(letterbox(p.rgb, height, width)[0][None]) for p in photos]
     best = [float(locator(input_tensor=tf.nn.avg_pool2d(x, 2, 2, "VALID"))["detection_scores"][0, 0]) for x in inputs]
     assert best[0] >= threshold and min(best[1:]) < threshold, best
-    backend = _backend(DEFAULT_MODEL, tfjs_backend="wasm", image_path="exact")
-    try:
-        backend.open()
-        raw = backend.session.recognize(photos)
-    finally:
-        backend.close()
-    keys = [key for key, _ in backend.outputs.fetch()]
-    for photo, x, page in zip(photos, inputs, raw):
-        expected = serve(x)
-        outputs = dict(zip(keys, page["outputs"]))
-        page_boxes = np.reshape(outputs["detection_boxes"], (-1, 4))
-        for score, cls, box in zip(expected["detection_scores"].numpy()[0], expected["detection_classes"].numpy()[0],
-                                   expected["detection_boxes"].numpy()[0]):
-            assert any(c == cls and abs(s - score) <= 1e-3 and np.abs(b - box).max() <= 1e-3
-                       for s, c, b in zip(outputs["detection_scores"], outputs["detection_classes"], page_boxes)), \
-                (photo.photo.image, score, box)
+    pages = _page_outputs(_backend(DEFAULT_MODEL, tfjs_backend="wasm", image_path="exact"), photos)
+    for photo, x, outputs in zip(photos, inputs, pages):
+        _assert_has_detections(outputs, serve(x), 1e-3, photo.photo.image)
 
 
 @needs_browser

@@ -1,8 +1,8 @@
 """``ortweb``: the detector converted to ONNX (tf2onnx), run by ONNX Runtime Web in headless Chromium.
 
 The same weights as ``tf`` and ``tfjs`` (``models/digit_reader_two_stage``; its ONNX model is
-committed at ``models/digit_reader_two_stage/onnx/`` and converted again by ``bench model onnx`` when the
-SavedModel changes), the same browser and page server as ``tfjs``, and the same photo path:
+committed at ``models/digit_reader_two_stage/onnx/`` and converted again by ``bench model onnx``
+when the SavedModel changes), the same browser and page server as ``tfjs``, and the same photo path:
 raw RGB pixels letterboxed by the tfjs page's ``letterbox.js``, boxes mapped back by the tfjs
 backend's ``to_digits``. One row per execution provider (``--ortweb-ep wasm,webgl,webgpu``);
 each row loads only the bundle a page would ship for it (``ort.wasm.min.js`` and its wasm
