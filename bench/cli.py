@@ -8,6 +8,7 @@ terminal (:mod:`bench.native_log`); ``args.native_log`` lets it save that log in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import signal
@@ -54,14 +55,28 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def _terminations_interrupt():
+    """SIGTERM and SIGHUP end the command like Ctrl-C (what is measured is kept); restored after."""
+    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {name: signal.signal(getattr(signal, name), _terminate) for name in names}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bench`` console script."""
     os.environ.setdefault("SE_OFFLINE", "true")
     os.environ.setdefault("NO_GCE_CHECK", "true")
     quiet_environment()
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _terminate)
+    with _terminations_interrupt():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

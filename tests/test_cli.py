@@ -68,6 +68,20 @@ def test_backends_lists_each_backend_with_its_availability(capsys):
     assert "oracle" in capsys.readouterr().out
 
 
+def test_main_called_in_process_leaves_the_signal_handlers_as_it_found_them(capsys):
+    import signal
+
+    def mine(signum, frame):
+        raise AssertionError("not called")
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert main(["backends"]) == 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
 def test_sigterm_marks_the_run_interrupted_and_keeps_records(tmp_path: Path, signal_name: str):
     import signal

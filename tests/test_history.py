@@ -1,8 +1,9 @@
 """The history store: recording runs with their raw records, reading them back, safety under failure."""
 from __future__ import annotations
 
-import multiprocessing
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -84,21 +85,30 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path):
         HistoryStore(path)
 
 
-def _append_copies(args: tuple[str, str, int]) -> list[int]:
-    folder, store_path, worker = args
-    run = read_run(folder)
-    ids = []
-    with HistoryStore(store_path) as store:
-        for copy in range(4):
-            ids.append(store.append(replace(run, run_id=f"w{worker}-{copy}")))
-    return ids
+_APPEND_COPIES = """
+import sys
+from dataclasses import replace
+from bench.history import HistoryStore
+from bench.results.folder import read_run
+
+folder, store_path, worker = sys.argv[1:]
+run = read_run(folder)
+with HistoryStore(store_path) as store:
+    print(*(store.append(replace(run, run_id=f"w{worker}-{copy}")) for copy in range(4)))
+"""
 
 
 def test_concurrent_writers_lose_nothing(run_folder, tmp_path):
     store_path = str(tmp_path / "h.sqlite")
-    with multiprocessing.get_context("fork").Pool(4) as pool:
-        ids = [i for chunk in pool.map(_append_copies, [(str(run_folder), store_path, w) for w in range(4)])
-               for i in chunk]
+    writers = [subprocess.Popen([sys.executable, "-c", _APPEND_COPIES, str(run_folder), store_path, str(worker)],
+                                stdout=subprocess.PIPE, text=True) for worker in range(4)]
+    try:
+        outputs = [writer.communicate(timeout=120)[0] for writer in writers]
+    finally:
+        for writer in writers:
+            writer.kill()
+    assert [writer.returncode for writer in writers] == [0] * 4
+    ids = [int(i) for output in outputs for i in output.split()]
     store = HistoryStore(store_path)
     assert sorted(ids) == list(range(1, 17))
     assert store.integrity() == "ok"
