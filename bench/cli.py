@@ -58,13 +58,13 @@ def _terminate(signum, frame):
 @contextlib.contextmanager
 def _terminations_interrupt():
     """SIGTERM and SIGHUP end the command like Ctrl-C (what is measured is kept); restored after."""
-    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
-    previous = {name: signal.signal(getattr(signal, name), _terminate) for name in names}
+    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, _terminate) for signum in signals}
     try:
         yield
     finally:
-        for name, handler in previous.items():
-            signal.signal(getattr(signal, name), handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
