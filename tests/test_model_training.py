@@ -78,6 +78,42 @@ def test_resume_refuses_different_settings(tiny_dataset: Path, tmp_path: Path):
         _check_out(tmp_path, replace(config, batch_size=8), resume=True)
 
 
+def _trained_weights(path: Path) -> list:
+    """The weights a gradient step changes (batch norm's moving statistics left out)."""
+    import h5py
+    import numpy as np
+
+    arrays: dict = {}
+    with h5py.File(path) as f:
+        f.visititems(lambda name, item: arrays.__setitem__(name, np.array(item)) if isinstance(item, h5py.Dataset) else None)
+    return [a for name, a in sorted(arrays.items())
+            if not ("batch_normalization" in name and name.endswith(("/2", "/3")))]
+
+
+def test_init_starts_from_an_earlier_runs_weights_and_refuses_another_network(tiny_dataset: Path, tmp_path: Path):
+    from dataclasses import replace
+
+    import numpy as np
+
+    from bench.model.train import train
+
+    first = train(_config(tiny_dataset, tmp_path / "first", epochs=3), log=lambda _: None)
+    barely = replace(_config(tiny_dataset, tmp_path / "warm", epochs=1), learning_rate=1e-9)
+    lines: list[str] = []
+    warm = train(replace(barely, init=str(tmp_path / "first")), log=lines.append)
+    cold = train(replace(barely, out=str(tmp_path / "cold")), log=lambda _: None)
+    assert any(line.startswith("started from") and "first" in line for line in lines)
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(_trained_weights(first), _trained_weights(warm)))
+    assert not all(np.allclose(a, b, atol=1e-6) for a, b in zip(_trained_weights(first), _trained_weights(cold)))
+
+    wider = replace(TINY, neck=12)
+    with pytest.raises(UsageError, match="--init .*another network"):
+        train(replace(barely, out=str(tmp_path / "wider"), model=wider, init=str(tmp_path / "first")))
+    with pytest.raises(UsageError, match="train_config.json"):
+        train(replace(barely, out=str(tmp_path / "nowhere"), init=str(tmp_path / "missing")))
+    assert not (tmp_path / "wider").exists() and not (tmp_path / "nowhere").exists()
+
+
 def _parser():
     from bench.model import commands
 

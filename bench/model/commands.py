@@ -71,6 +71,9 @@ def register(subparsers) -> None:
     train.add_argument("--reader-crops", action="store_true",
                        help="train the reader of a two-stage graph on number crops (input default 64x128); "
                             "export it with `bench model export --locator`")
+    train.add_argument("--init", default=None, metavar="RUN",
+                       help="start from the final weights of an earlier run of the same network "
+                            "(a warm restart: fresh optimizer and schedule)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.set_defaults(handler=handle_train)
 
@@ -121,7 +124,7 @@ def handle_train(args: argparse.Namespace) -> int:
                          threads=args.threads, eval_every=args.eval_every, model=model,
                          augmentation=Augmentation(zoom=(args.min_zoom, Augmentation.zoom[1]),
                                                    swap_probability=args.swap_digits),
-                         crop=CropConfig() if args.reader_crops else None)
+                         crop=CropConfig() if args.reader_crops else None, init=args.init)
     train(config, resume=args.resume)
     return 0
 

@@ -182,6 +182,13 @@ def tune_threshold(model_dir: str | Path, train_config: dict) -> tuple[dict, lis
     return {"photos": len(held), **chosen.to_dict()}, [s.to_dict() for s in scores]
 
 
+def training_summary(train_config: dict) -> dict:
+    """The settings of a training run that an exported model's metadata records."""
+    keys = ("epochs", "steps_per_epoch", "batch_size", "seed", "synthetic", "synthetic_share", "holdout",
+            "learning_rate", "init")
+    return {k: train_config.get(k) for k in keys}
+
+
 def read_train_config(run: str | Path) -> dict:
     """``train_config.json`` of the training run in folder ``run`` (one line when it is not one)."""
     config_file = Path(run) / "train_config.json"
@@ -210,9 +217,7 @@ def export_run(run: str | Path, out: str | Path, weights: str | Path | None = No
 
     net = build_network(config)
     net.load_weights(str(weights))
-    extra = {"training": {k: train_config.get(k) for k in ("epochs", "steps_per_epoch", "batch_size", "seed",
-                                                           "synthetic", "synthetic_share", "holdout",
-                                                           "learning_rate")}}
+    extra = {"training": training_summary(train_config)}
     info = export_network(net, config, out, extra=extra)
     record_threshold(info.path, train_config)
     return info

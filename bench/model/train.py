@@ -47,6 +47,9 @@ class TrainConfig:
     augmentation: Augmentation = field(default_factory=Augmentation)
     crop: CropConfig | None = None
     """Train a two-stage reader on number crops (:mod:`bench.model.two_stage`) instead of whole photos."""
+    init: str | None = None
+    """A finished run of the same network whose final weights this run starts from (a warm restart:
+    fresh optimizer and learning-rate schedule)."""
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -155,10 +158,24 @@ def _check_out(out: Path, config: TrainConfig, resume: bool) -> None:
         raise UsageError(f"{out}: --resume with different settings ({', '.join(diff)}); use the same options or another --out")
 
 
+def init_weights(config: TrainConfig) -> Path:
+    """The final weights of ``config.init``, checked to belong to a run of the same network."""
+    from bench.model.export import read_train_config, weights_file
+
+    started_from = read_train_config(config.init)
+    if ModelConfig.from_dict(started_from["model"]) != config.model:
+        raise UsageError(f"--init {config.init}: that run trained another network (input size, stages or neck); "
+                         f"give a run of the same network or drop --init")
+    if (started_from.get("crop") is None) != (config.crop is None):
+        raise UsageError(f"--init {config.init}: that run and this one differ in --reader-crops; use the same")
+    return weights_file(config.init)
+
+
 def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     """Run (or continue) training; returns the path of the final weights."""
     out = Path(config.out)
     _check_out(out, config, resume)
+    start_weights = init_weights(config) if config.init else None
     tf = _configure_tensorflow(config.threads)
     import keras
 
@@ -190,6 +207,9 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     if resume and manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint)
         log(f"resumed from {manager.latest_checkpoint} at epoch {int(epoch_var.numpy())}")
+    elif start_weights is not None:
+        net.load_weights(str(start_weights))
+        log(f"started from {start_weights}")
     first_epoch = int(epoch_var.numpy())
 
     @tf.function(reduce_retracing=True)

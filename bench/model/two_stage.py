@@ -30,7 +30,7 @@ from bench.errors import UsageError
 from bench.model.architecture import ModelConfig
 from bench.model.data import Augmentation, Sample, drawn, encode_targets, photometric, place
 from bench.model.export import (SIGNATURE_INPUT, check_export_target, load_tensorflow, read_train_config, record_threshold,
-                                save_serving, weights_file)
+                                save_serving, training_summary, weights_file)
 from bench.model.preprocess import FILL
 from bench.saved_model import METADATA
 
@@ -256,8 +256,7 @@ def export_two_stage(locator_dir: str | Path, run: str | Path, out: str | Path,
                                  "model": reader.to_dict()},
                       "crop": crop.to_dict()},
         "params": params, "weights_bytes_float32": params * 4,
-        "training": {k: train_config.get(k) for k in ("epochs", "steps_per_epoch", "batch_size", "seed",
-                                                       "holdout", "learning_rate")},
+        "training": training_summary(train_config),
     }
     save_serving(module, out, metadata)
     record_threshold(out, {**train_config, "model": {**train_config["model"], "input_height": crop.input_height,
