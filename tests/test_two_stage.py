@@ -70,26 +70,26 @@ def test_reader_batches_target_every_digit_of_the_number_inside_the_crop():
         assert sorted(heat[mask > 0].argmax(axis=-1).tolist()) == sorted(sample.labels.tolist())
 
 
-def _fixed_locator(tmp_path: Path):
-    """A SavedModel that always finds one digit at normalised (0.25, 0.25)-(0.5, 0.5) of its input."""
+def _fixed_locator(tmp_path: Path, boxes=((0.25, 0.25, 0.5, 0.5), (0.9, 0.9, 1.0, 1.0)), scores=(0.9, 0.05)):
+    """A SavedModel that always finds ``boxes`` (normalised, with ``scores``, best first) in its input;
+    by default one digit at (0.25, 0.25)-(0.5, 0.5) and a weak detection beside it."""
 
     class Fixed(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None, 32, 64, 3], tf.float32, name="input_tensor")])
         def serve(self, input_tensor):
             batch = tf.shape(input_tensor)[0]
-            return {"detection_boxes": tf.tile(tf.constant([[[0.25, 0.25, 0.5, 0.5], [0.9, 0.9, 1.0, 1.0]]]),
-                                               [batch, 1, 1]),
-                    "detection_scores": tf.tile(tf.constant([[0.9, 0.05]]), [batch, 1]),
-                    "detection_classes": tf.zeros([batch, 2]), "num_detections": tf.fill([batch], 2.0)}
+            return {"detection_boxes": tf.tile(tf.constant([boxes], tf.float32), [batch, 1, 1]),
+                    "detection_scores": tf.tile(tf.constant([scores], tf.float32), [batch, 1]),
+                    "detection_classes": tf.zeros([batch, len(scores)]),
+                    "num_detections": tf.fill([batch], float(len(scores)))}
 
     module = Fixed()
     tf.saved_model.save(module, str(tmp_path / "locator"), signatures={"serving_default": module.serve})
     return tf.saved_model.load(str(tmp_path / "locator"))
 
 
-def test_the_reader_s_box_comes_back_in_the_input_s_coordinates(tmp_path: Path):
-    from bench.model.two_stage import serving_module
-
+def _fixed_reader():
+    """A reader that finds a 7 at cell (3, 5), 2 x 3 cells, whatever it is shown."""
     gh, gw = READER.grid
 
     def reader(pixels, training=False):
@@ -100,14 +100,42 @@ def test_the_reader_s_box_comes_back_in_the_input_s_coordinates(tmp_path: Path):
         reg[0, 3, 5] = (2.0, 3.0, 0.5, 0.5)
         return tf.tile(tf.constant(heat), [batch, 1, 1, 1]), tf.tile(tf.constant(reg), [batch, 1, 1, 1])
 
-    module = serving_module(_fixed_locator(tmp_path), reader, READER, CROP)
+    return reader
+
+
+# number box in input pixels: x 32-64, y 16-32; step 0.8, origin (11.2, 22.4); reader box
+# x 18-26, y 8-20 (stride 4: centre cell 5.5 x 3.5, size 2 x 3 cells)
+ONE_DIGIT_BOX = [(11.2 + 0.8 * 8) / 64, (22.4 + 0.8 * 18) / 128, (11.2 + 0.8 * 20) / 64, (22.4 + 0.8 * 26) / 128]
+
+
+def test_the_reader_s_box_comes_back_in_the_input_s_coordinates(tmp_path: Path):
+    from bench.model.two_stage import serving_module
+
+    module = serving_module(_fixed_locator(tmp_path), _fixed_reader(), READER, CROP)
     out = module.serve(tf.zeros([3, 64, 128, 3]))
     assert out["detection_boxes"].shape == (3, READER.max_detections, 4)
     assert int(out["detection_classes"][2, 0]) == 7
-    # number box in input pixels: x 32-64, y 16-32; step 0.8, origin (11.2, 22.4); reader box
-    # x 18-26, y 8-20 (stride 4: centre cell 5.5 x 3.5, size 2 x 3 cells)
-    expect = [(11.2 + 0.8 * 8) / 64, (22.4 + 0.8 * 18) / 128, (11.2 + 0.8 * 20) / 64, (22.4 + 0.8 * 26) / 128]
-    assert np.allclose(out["detection_boxes"][:, 0].numpy(), [expect] * 3, atol=1e-4)
+    assert np.allclose(out["detection_boxes"][:, 0].numpy(), [ONE_DIGIT_BOX] * 3, atol=1e-4)
+
+
+def test_with_a_row_reach_only_the_best_detection_s_row_makes_the_number_box(tmp_path: Path):
+    from dataclasses import replace
+
+    from bench.model.two_stage import in_best_row, serving_module
+
+    # best; a neighbour in its row; a strong mark below it; one in the row 5 heights away; one tiny
+    boxes = ((0.25, 0.25, 0.5, 0.5), (0.27, 0.38, 0.52, 0.5), (0.75, 0.3, 1.0, 0.42), (0.25, 0.9, 0.5, 1.0),
+             (0.35, 0.2, 0.4, 0.22))
+    reach = replace(CROP, row_reach=4.0)
+    assert in_best_row(tf.constant([boxes]), reach).numpy().tolist() == [[1.0, 1.0, 0.0, 0.0, 0.0]]
+
+    locator = _fixed_locator(tmp_path, boxes[::2], (0.9, 0.8, 0.4))
+    photo = tf.zeros([1, 64, 128, 3])
+    in_row_module, every_module = (serving_module(locator, _fixed_reader(), READER, c) for c in (reach, CROP))
+    in_row = in_row_module.serve(photo)["detection_boxes"][0, 0]
+    every = every_module.serve(photo)["detection_boxes"][0, 0]
+    assert np.allclose(in_row.numpy(), ONE_DIGIT_BOX, atol=1e-4)
+    assert not np.allclose(every.numpy(), ONE_DIGIT_BOX, atol=1e-2)
 
 
 def _ops(model: Path) -> set[str]:

@@ -126,7 +126,7 @@ def fold_batch_norm(trained, folded) -> None:
     from keras import layers
 
     by_name = {layer.name: layer for layer in trained.layers}
-    norm_after = _norm_names(by_name)
+    norm_after = norm_names(by_name)
     for layer in folded.layers:
         weights = [np.asarray(v.numpy()) for v in by_name[layer.name].weights]
         if not isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D)) or layer.name not in norm_after:
@@ -143,7 +143,7 @@ def fold_batch_norm(trained, folded) -> None:
         layer.set_weights([kernel, beta - mean * factor])
 
 
-def _norm_names(by_name: dict) -> dict[str, str]:
+def norm_names(by_name: dict) -> dict[str, str]:
     """Conv layer name -> the batch-norm layer that follows it."""
     out = {}
     for name in by_name:

@@ -71,9 +71,10 @@ def register(subparsers) -> None:
     train.add_argument("--reader-crops", action="store_true",
                        help="train the reader of a two-stage graph on number crops (input default 64x128); "
                             "export it with `bench model export --locator`")
-    train.add_argument("--init", default=None, metavar="RUN",
-                       help="start from the final weights of an earlier run of the same network "
-                            "(a warm restart: fresh optimizer and schedule)")
+    train.add_argument("--init", default=None, metavar="RUN|MODEL",
+                       help="start from the final weights of an earlier run of the same network, or from an "
+                            "exported model holding it (e.g. the shipped reader); a warm restart: fresh "
+                            "optimizer and schedule")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.set_defaults(handler=handle_train)
 
@@ -85,6 +86,9 @@ def register(subparsers) -> None:
                              "writes one two-stage SavedModel")
     export.add_argument("--locator-threshold", type=number_argument(float, at_least=0, at_most=1), default=None,
                         help="with --locator: the locator's score that makes the number box (default: the run's)")
+    export.add_argument("--row-reach", type=number_argument(float, at_least=0), default=None,
+                        help="with --locator: only locator detections in the best one's row, within this many of "
+                             "its heights left or right, make the number box (0: all; default: the run's)")
     export.add_argument("--out", required=True, help=f"SavedModel folder to write (a new one, or an earlier export it "
                         f"replaces; the shipped model is {DEFAULT_MODEL.relative_to(REPO)})")
     export.set_defaults(handler=handle_export)
@@ -135,7 +139,8 @@ def handle_export(args: argparse.Namespace) -> int:
     if args.locator is not None:
         from bench.model.two_stage import export_two_stage
 
-        out = export_two_stage(args.locator, args.run, args.out, args.weights, args.locator_threshold)
+        out = export_two_stage(args.locator, args.run, args.out, args.weights, args.locator_threshold,
+                               args.row_reach)
         print(f"exported {out}: two-stage graph (locator {args.locator}, reader of {args.run})")
         return 0
     info = export_run(args.run, args.out, args.weights)

@@ -20,6 +20,7 @@ from bench.errors import UsageError
 from bench.model.architecture import ModelConfig
 from bench.model.data import Augmentation, Sample, load_folder, make_batch, split_holdout, synthetic_samples
 from bench.model.two_stage import CropConfig, reader_batch
+from bench.model.warm_start import load_start, start_point
 
 SYNTHETIC_SEED = 7
 
@@ -48,8 +49,8 @@ class TrainConfig:
     crop: CropConfig | None = None
     """Train a two-stage reader on number crops (:mod:`bench.model.two_stage`) instead of whole photos."""
     init: str | None = None
-    """A finished run of the same network whose final weights this run starts from (a warm restart:
-    fresh optimizer and learning-rate schedule)."""
+    """A finished run of the same network, or an exported model holding it, whose weights this run
+    starts from (a warm restart: fresh optimizer and learning-rate schedule)."""
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -82,6 +83,15 @@ def regression_loss(pred, target, mask):
     return tf.reduce_sum(tf.abs(pred - target) * weights * mask[..., None]) / count
 
 
+def make_batch_of(pool: list[Sample], indices: np.ndarray, real: list[Sample], config: TrainConfig,
+                  rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One augmented training batch of ``pool[indices]``: whole photos, or a reader's crops."""
+    if config.crop is None:
+        return make_batch(pool, indices, config.model, config.augmentation, rng, donors=real)
+    swapping = real if config.augmentation.swap_probability else None
+    return reader_batch(pool, indices, config.model, config.crop, config.augmentation, rng, donors=swapping)
+
+
 class BatchFeeder:
     """Makes augmented batches on a background thread, in a fixed order for a given seed."""
 
@@ -107,11 +117,7 @@ class BatchFeeder:
                 pool = self.real + self.synthetic
                 indices = np.concatenate([rng.integers(0, len(self.real), cfg.batch_size - n_syn),
                                           len(self.real) + rng.integers(0, max(1, len(self.synthetic)), n_syn)])
-                if cfg.crop is None:
-                    batch = make_batch(pool, indices, cfg.model, cfg.augmentation, rng, donors=self.real)
-                else:
-                    swapping = self.real if cfg.augmentation.swap_probability else None
-                    batch = reader_batch(pool, indices, cfg.model, cfg.crop, cfg.augmentation, rng, donors=swapping)
+                batch = make_batch_of(pool, indices, self.real, cfg, rng)
                 while not self.stop.is_set():
                     try:
                         self.queue.put(batch, timeout=0.5)
@@ -158,24 +164,11 @@ def _check_out(out: Path, config: TrainConfig, resume: bool) -> None:
         raise UsageError(f"{out}: --resume with different settings ({', '.join(diff)}); use the same options or another --out")
 
 
-def init_weights(config: TrainConfig) -> Path:
-    """The final weights of ``config.init``, checked to belong to a run of the same network."""
-    from bench.model.export import read_train_config, weights_file
-
-    started_from = read_train_config(config.init)
-    if ModelConfig.from_dict(started_from["model"]) != config.model:
-        raise UsageError(f"--init {config.init}: that run trained another network (input size, stages or neck); "
-                         f"give a run of the same network or drop --init")
-    if (started_from.get("crop") is None) != (config.crop is None):
-        raise UsageError(f"--init {config.init}: that run and this one differ in --reader-crops; use the same")
-    return weights_file(config.init)
-
-
 def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     """Run (or continue) training; returns the path of the final weights."""
     out = Path(config.out)
     _check_out(out, config, resume)
-    start_weights = init_weights(config) if config.init else None
+    start = start_point(config.init, config.model, config.crop is not None) if config.init else None
     tf = _configure_tensorflow(config.threads)
     import keras
 
@@ -207,9 +200,11 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     if resume and manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint)
         log(f"resumed from {manager.latest_checkpoint} at epoch {int(epoch_var.numpy())}")
-    elif start_weights is not None:
-        net.load_weights(str(start_weights))
-        log(f"started from {start_weights}")
+    elif start is not None:
+        sample_rng = np.random.default_rng([config.seed, 2**31])
+        sample = make_batch_of(real + synthetic, sample_rng.integers(0, len(real), 64), real, config, sample_rng)
+        load_start(net, start, config.model, sample["image"])
+        log(f"started from {start.weights or start.source}")
     first_epoch = int(epoch_var.numpy())
 
     @tf.function(reduce_retracing=True)

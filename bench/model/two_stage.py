@@ -49,6 +49,9 @@ class CropConfig:
     """Input pixels per reader pixel, at least: at most 4 x up-sampling of a tiny number."""
     locator_threshold: float = 0.35
     """Locator detections at or above this score make the number box (chosen on held-out train photos)."""
+    row_reach: float = 0.0
+    """When above 0, only detections in the best one's row join the number box: centre within half its
+    height vertically and this many of its heights horizontally, height within half to twice its own."""
     jitter: float = 0.12
     """Training: each edge of the true number box moves by a normal draw of this times its height."""
     drop_end_probability: float = 0.2
@@ -168,6 +171,19 @@ def reader_batch(samples: list[Sample], indices: np.ndarray, reader: ModelConfig
     return {k: np.stack(v) for k, v in out.items()}
 
 
+def in_best_row(boxes, crop: CropConfig):
+    """1.0 for the locator's boxes ``[B, N, 4]`` (normalised, best first) in the best box's row, else 0.0."""
+    import tensorflow as tf
+
+    height = (boxes[..., 2] - boxes[..., 0]) * crop.input_height
+    centre_y = (boxes[..., 0] + boxes[..., 2]) * (crop.input_height / 2)
+    centre_x = (boxes[..., 1] + boxes[..., 3]) * (crop.input_width / 2)
+    best_height, best_y, best_x = height[:, :1], centre_y[:, :1], centre_x[:, :1]
+    tests = (tf.abs(centre_y - best_y) <= 0.5 * best_height, height >= 0.5 * best_height,
+             height <= 2.0 * best_height, tf.abs(centre_x - best_x) <= crop.row_reach * best_height)
+    return tf.reduce_prod(tf.stack([tf.cast(t, tf.float32) for t in tests]), axis=0)
+
+
 def serving_module(locator, reader_net, reader: ModelConfig, crop: CropConfig):
     """A ``tf.Module`` whose ``serve`` has the OD API signature over the two-stage input."""
     tf = load_tensorflow()
@@ -186,8 +202,10 @@ def serving_module(locator, reader_net, reader: ModelConfig, crop: CropConfig):
             found = self.locator.signatures["serving_default"](input_tensor=half)
             boxes, scores = found["detection_boxes"], found["detection_scores"]
             # scores are sorted: the best one is kept whatever it scores
-            kept = scores >= tf.minimum(scores[:, :1], crop.locator_threshold)
-            left_out = 1e4 * (1.0 - tf.cast(kept, tf.float32))
+            kept = tf.cast(scores >= tf.minimum(scores[:, :1], crop.locator_threshold), tf.float32)
+            if crop.row_reach > 0:
+                kept *= in_best_row(boxes, crop)
+            left_out = 1e4 * (1.0 - kept)
             ymin = tf.reduce_min(boxes[..., 0] + left_out, axis=1) * crop.input_height
             xmin = tf.reduce_min(boxes[..., 1] + left_out, axis=1) * crop.input_width
             ymax = tf.reduce_max(boxes[..., 2] - left_out, axis=1) * crop.input_height
@@ -224,10 +242,11 @@ def _locator_metadata(locator_dir: Path, crop: CropConfig) -> dict:
 
 
 def export_two_stage(locator_dir: str | Path, run: str | Path, out: str | Path,
-                     weights: str | Path | None = None, locator_threshold: float | None = None) -> Path:
+                     weights: str | Path | None = None, locator_threshold: float | None = None,
+                     row_reach: float | None = None) -> Path:
     """One SavedModel of the locator SavedModel ``locator_dir`` and the reader trained in ``run``
     (a ``bench model train --reader-crops`` run), its threshold chosen on the run's held-out photos;
-    ``locator_threshold`` replaces the run's :attr:`CropConfig.locator_threshold` (a graph-time setting)."""
+    ``locator_threshold`` and ``row_reach`` replace the run's :class:`CropConfig` values (graph-time settings)."""
     tf = load_tensorflow()
     from bench.model.architecture import build_network, count_flops, fold_batch_norm
 
@@ -238,6 +257,8 @@ def export_two_stage(locator_dir: str | Path, run: str | Path, out: str | Path,
     reader, crop = ModelConfig.from_dict(train_config["model"]), CropConfig(**train_config["crop"])
     if locator_threshold is not None:
         crop = replace(crop, locator_threshold=locator_threshold)
+    if row_reach is not None:
+        crop = replace(crop, row_reach=row_reach)
     located = _locator_metadata(Path(locator_dir), crop)
     trained = build_network(reader)
     trained.load_weights(str(weights_file(run, weights)))
