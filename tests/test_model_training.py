@@ -165,6 +165,14 @@ def test_cli_shapes_the_network_from_input_size_stages_and_neck(tiny_dataset: Pa
                               "--neck", "0"])
     assert exit_info.value.code == 2
 
+    args = _parser().parse_args(["model", "train", "--data", str(tiny_dataset), "--out", str(tmp_path / "o"),
+                                 "--reader-crops", "--loose-windows", "0.3"])
+    assert handle_train(args) == 0 and seen[-1].crop.loose_probability == 0.3
+    args = _parser().parse_args(["model", "train", "--data", str(tiny_dataset), "--out", str(tmp_path / "o"),
+                                 "--loose-windows", "0.3"])
+    with pytest.raises(UsageError, match="--loose-windows.*--reader-crops"):
+        handle_train(args)
+
 
 @pytest.mark.parametrize("stages", ["32,64", "32x1,64xtwo", "0x1", ""])
 def test_cli_refuses_malformed_stages(stages: str, capsys: pytest.CaptureFixture):

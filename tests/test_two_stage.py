@@ -70,6 +70,23 @@ def test_reader_batches_target_every_digit_of_the_number_inside_the_crop():
         assert sorted(heat[mask > 0].argmax(axis=-1).tolist()) == sorted(sample.labels.tolist())
 
 
+def test_a_loose_window_holds_the_whole_number_grown_by_up_to_its_scale():
+    from bench.model.two_stage import _training_number_box
+
+    loose = CropConfig(input_height=64, input_width=128, jitter=0.0, drop_end_probability=0.0,
+                       whole_probability=0.0, loose_probability=1.0, loose_scale=2.5)
+    digits = np.array([[40, 20, 8, 12], [50, 21, 8, 12]], np.float32)  # number box x 40-58, y 20-33
+    rng = np.random.default_rng(0)
+    grown = np.array([_training_number_box(digits, loose, rng) for _ in range(300)])
+    assert (grown[:, :2] <= [40, 20]).all() and (grown[:, 2:] >= [58, 33]).all()
+    factor = (grown[:, 3] - grown[:, 1]) / 13
+    assert factor.max() <= 2.5 + 1e-4 and factor.min() >= 1 - 1e-4 and np.median(factor) > 1.3
+    assert ((grown[:, 2] - grown[:, 0]) - 18 <= 2 * (factor - 1) * 13 + 1e-3).all()
+    tight = np.array([_training_number_box(digits, CropConfig(jitter=0.0, drop_end_probability=0.0,
+                                                              whole_probability=0.0), rng) for _ in range(5)])
+    assert np.allclose(tight, [40, 20, 58, 33])
+
+
 def _fixed_locator(tmp_path: Path, boxes=((0.25, 0.25, 0.5, 0.5), (0.9, 0.9, 1.0, 1.0)), scores=(0.9, 0.05)):
     """A SavedModel that always finds ``boxes`` (normalised, with ``scores``, best first) in its input;
     by default one digit at (0.25, 0.25)-(0.5, 0.5) and a weak detection beside it."""

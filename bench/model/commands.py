@@ -71,6 +71,9 @@ def register(subparsers) -> None:
     train.add_argument("--reader-crops", action="store_true",
                        help="train the reader of a two-stage graph on number crops (input default 64x128); "
                             "export it with `bench model export --locator`")
+    train.add_argument("--loose-windows", type=number_argument(float, at_least=0, at_most=1), default=0.0,
+                       metavar="P", help="with --reader-crops: the share of crops cut from a grown number box "
+                                         "(too-tall locator boxes, a mark joined to the number)")
     train.add_argument("--init", default=None, metavar="RUN|MODEL",
                        help="start from the final weights of an earlier run of the same network, or from an "
                             "exported model holding it (e.g. the shipped reader); a warm restart: fresh "
@@ -110,6 +113,8 @@ def handle_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--data {args.data}: no annotations.jsonl there; give an SVHN JSONL folder")
     if Path(args.data).resolve().name.startswith("test"):
         raise UsageError(f"--data {args.data}: looks like a test split; train on train data only")
+    if args.loose_windows and not args.reader_crops:
+        raise UsageError("--loose-windows: only for a reader; add --reader-crops or drop it")
     shape = {"input_height": 64, "input_width": 128} if args.reader_crops else {}
     if args.input_size is not None:
         shape.update(input_height=args.input_size[0], input_width=args.input_size[1])
@@ -128,7 +133,8 @@ def handle_train(args: argparse.Namespace) -> int:
                          threads=args.threads, eval_every=args.eval_every, model=model,
                          augmentation=Augmentation(zoom=(args.min_zoom, Augmentation.zoom[1]),
                                                    swap_probability=args.swap_digits),
-                         crop=CropConfig() if args.reader_crops else None, init=args.init)
+                         crop=CropConfig(loose_probability=args.loose_windows) if args.reader_crops else None,
+                         init=args.init)
     train(config, resume=args.resume)
     return 0
 

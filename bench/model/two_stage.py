@@ -58,6 +58,11 @@ class CropConfig:
     """Training: the number box leaves out its first or last digit (a digit the locator missed)."""
     whole_probability: float = 0.05
     """Training: the window is the whole input (the locator found nothing near the number)."""
+    loose_probability: float = 0.0
+    """Training: the number box grows, as when the locator's boxes are too tall or a mark beside the
+    number joins them: its height by a factor log-uniform in 1 to :attr:`loose_scale`, its width by
+    up to twice as many of its heights, the number anywhere inside."""
+    loose_scale: float = 2.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,7 +143,13 @@ def _training_number_box(boxes: np.ndarray, crop: CropConfig, rng: np.random.Gen
         kept = kept[1:] if rng.random() < 0.5 else kept[:-1]
     box = _number_box(kept)
     height = max(box[3] - box[1], 1.0)
-    return box + rng.normal(0, crop.jitter * height, 4).astype(np.float32)
+    box = box + rng.normal(0, crop.jitter * height, 4).astype(np.float32)
+    if rng.random() < crop.loose_probability:
+        grown = (np.exp(rng.uniform(0, np.log(crop.loose_scale))) - 1) * height
+        extra_x, extra_y = grown * rng.uniform(0, 2), grown
+        left, top = rng.random(2)
+        box += np.array([-left * extra_x, -top * extra_y, (1 - left) * extra_x, (1 - top) * extra_y], np.float32)
+    return box
 
 
 def reader_batch(samples: list[Sample], indices: np.ndarray, reader: ModelConfig, crop: CropConfig,
@@ -181,7 +192,28 @@ def in_best_row(boxes, crop: CropConfig):
     best_height, best_y, best_x = height[:, :1], centre_y[:, :1], centre_x[:, :1]
     tests = (tf.abs(centre_y - best_y) <= 0.5 * best_height, height >= 0.5 * best_height,
              height <= 2.0 * best_height, tf.abs(centre_x - best_x) <= crop.row_reach * best_height)
-    return tf.reduce_prod(tf.stack([tf.cast(t, tf.float32) for t in tests]), axis=0)
+    inside = tf.ones_like(height)
+    for test in tests:
+        inside *= tf.cast(test, tf.float32)
+    return inside
+
+
+def number_box(boxes, scores, crop: CropConfig):
+    """The number's box ``[B, 4]`` (x0, y0, x1, y1 in input pixels) around the locator's detections
+    ``boxes`` ``[B, N, 4]`` (normalised) scoring at least the threshold, or the best one (``scores`` are
+    sorted), in the best one's row when :attr:`CropConfig.row_reach` is set. Left-out boxes are pushed
+    away arithmetically rather than selected out: TF.js's wasm backend makes a select slow."""
+    import tensorflow as tf
+
+    kept = tf.cast(scores >= tf.minimum(scores[:, :1], crop.locator_threshold), tf.float32)
+    if crop.row_reach > 0:
+        kept *= in_best_row(boxes, crop)
+    left_out = 1e4 * (1.0 - kept)
+    ymin = tf.reduce_min(boxes[..., 0] + left_out, axis=1) * crop.input_height
+    xmin = tf.reduce_min(boxes[..., 1] + left_out, axis=1) * crop.input_width
+    ymax = tf.reduce_max(boxes[..., 2] - left_out, axis=1) * crop.input_height
+    xmax = tf.reduce_max(boxes[..., 3] - left_out, axis=1) * crop.input_width
+    return tf.stack([xmin, ymin, xmax, ymax], axis=1)
 
 
 def serving_module(locator, reader_net, reader: ModelConfig, crop: CropConfig):
@@ -200,18 +232,8 @@ def serving_module(locator, reader_net, reader: ModelConfig, crop: CropConfig):
         def serve(self, input_tensor):
             half = halve(input_tensor)
             found = self.locator.signatures["serving_default"](input_tensor=half)
-            boxes, scores = found["detection_boxes"], found["detection_scores"]
-            # scores are sorted: the best one is kept whatever it scores
-            kept = tf.cast(scores >= tf.minimum(scores[:, :1], crop.locator_threshold), tf.float32)
-            if crop.row_reach > 0:
-                kept *= in_best_row(boxes, crop)
-            left_out = 1e4 * (1.0 - kept)
-            ymin = tf.reduce_min(boxes[..., 0] + left_out, axis=1) * crop.input_height
-            xmin = tf.reduce_min(boxes[..., 1] + left_out, axis=1) * crop.input_width
-            ymax = tf.reduce_max(boxes[..., 2] - left_out, axis=1) * crop.input_height
-            xmax = tf.reduce_max(boxes[..., 3] - left_out, axis=1) * crop.input_width
-            window = crop_window(tf.stack([xmin, ymin, xmax, ymax], axis=1), crop, reader.input_height,
-                                 reader.input_width)
+            number = number_box(found["detection_boxes"], found["detection_scores"], crop)
+            window = crop_window(number, crop, reader.input_height, reader.input_width)
             pixels = cut(input_tensor, window, crop, reader.input_height, reader.input_width, half=half)
             heat, reg = self.reader(pixels, training=False)
             boxes, scores, classes, num = decode(heat, reg, reader)

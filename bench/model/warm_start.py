@@ -95,8 +95,9 @@ def unfold_batch_norm(folded, trained, images: np.ndarray) -> None:
 
     Each convolution keeps the folded kernel and its batch norm adds the folded bias back; then, with
     the network computing the folded function, each batch norm takes as moving statistics the mean and
-    variance of its convolution's output over ``images``, with a scale and shift that undo them: the network computes the folded one's function exactly in
-    inference, and nearly so in training, where each batch's own statistics are used.
+    variance of its convolution's output over ``images``, with a scale and shift that undo them. The
+    network computes the folded one's function exactly in inference, and nearly so in training, where
+    each batch's own statistics are used.
     """
     import keras
     from keras import layers
@@ -118,7 +119,7 @@ def unfold_batch_norm(folded, trained, images: np.ndarray) -> None:
         norm = trained.get_layer(name)
         ones = np.ones_like(bias)
         norm.set_weights([ones * np.sqrt(1 + norm.epsilon), bias, 0 * ones, ones])
-    convs = sorted(norm_after, key=lambda name: [layer.name for layer in trained.layers].index(name))
+    convs = [layer.name for layer in trained.layers if layer.name in norm_after]
     probe = keras.Model(trained.input, [trained.get_layer(name).output for name in convs])
     outputs = probe(np.asarray(images, np.float32), training=False)
     for name, output in zip(convs, outputs):
