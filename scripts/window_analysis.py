@@ -24,6 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.errors import DatasetError  # noqa: E402
 from bench.model.data import load_folder  # noqa: E402
 from bench.model.preprocess import letterbox  # noqa: E402
 from bench.model.two_stage import CropConfig, crop_window, halve, number_box  # noqa: E402
@@ -71,11 +72,14 @@ def whole_number_right(run: Path, row: str) -> dict[str, bool]:
     for line in (run / "truth.jsonl").read_text().splitlines():
         record = json.loads(line)
         truth[record["image"]] = record["label"]
-    right = {}
+    right, rows = {}, set()
     for line in (run / "predictions.jsonl").read_text().splitlines():
         record = json.loads(line)
+        rows.add(record["backend"])
         if record["backend"] == row:
             right[record["image"]] = record["text"] == truth[record["image"]]
+    if not right:
+        raise ValueError(f"--row {row}: not in {run} (its rows: {', '.join(sorted(rows)) or 'none'})")
     return right
 
 
@@ -103,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if "two_stage" not in read_metadata(args.model):
         parser.error(f"--model {args.model}: not a two-stage model (no two_stage in its metadata)")
-    right = whole_number_right(args.run, args.row) if args.run else None
-    print(table(windows(args.model, args.dataset), right))
+    try:
+        right = whole_number_right(args.run, args.row) if args.run else None
+        print(table(windows(args.model, args.dataset), right))
+    except (DatasetError, OSError, ValueError) as exc:
+        parser.error(str(exc))
     return 0
 
 
