@@ -14,9 +14,9 @@ reader was trained at about 40 px.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,17 +24,29 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.errors import DatasetError  # noqa: E402
+from bench.errors import DatasetError, UsageError  # noqa: E402
 from bench.model.data import load_folder  # noqa: E402
 from bench.model.preprocess import letterbox  # noqa: E402
 from bench.model.two_stage import CropConfig, crop_window, halve, number_box  # noqa: E402
+from bench.results.folder import read_run  # noqa: E402
 from bench.saved_model import read_metadata  # noqa: E402
 
 HEIGHTS = ((0, 20), (20, 28), (28, 36), (36, 44), (44, 1e9))
 
 
-def windows(model: Path, dataset: Path) -> list[dict]:
-    """Per photo: name, true label, where the window fell and the digits' height in the reader."""
+@dataclass(frozen=True)
+class PhotoWindow:
+    """Where the window fell on one photo."""
+
+    name: str
+    window: str
+    """``holds``, ``cuts`` or ``misses`` the true number."""
+    reader_digit_px: float
+    """The median true digit height in the reader's input."""
+
+
+def windows(model: Path, dataset: Path) -> list[PhotoWindow]:
+    """Per photo of ``dataset``: where ``model``'s window fell and the digits' height in the reader."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
@@ -53,7 +65,7 @@ def windows(model: Path, dataset: Path) -> list[dict]:
         number = number_box(found["detection_boxes"], found["detection_scores"], crop)
         cut = crop_window(number, crop, reader["input_height"], reader["input_width"]).numpy()
         for sample, transform, (origin_y, origin_x, step) in zip(part, transforms, cut):
-            digits = sample.boxes * transform.scale + np.array([transform.offset_x, transform.offset_y, 0, 0])
+            digits = np.array([transform.to_model(*box) for box in sample.boxes])
             x0, y0 = digits[:, 0], digits[:, 1]
             x1, y1 = x0 + digits[:, 2], y0 + digits[:, 3]
             wx1, wy1 = origin_x + step * reader["input_width"], origin_y + step * reader["input_height"]
@@ -61,39 +73,29 @@ def windows(model: Path, dataset: Path) -> list[dict]:
                        * np.clip(np.minimum(y1, wy1) - np.maximum(y0, origin_y), 0, None))
             inside = overlap / np.maximum(digits[:, 2] * digits[:, 3], 1e-6)
             where = "holds" if (inside >= 0.9).all() else "misses" if (inside < 0.5).all() else "cuts"
-            out.append({"name": sample.name, "label": sample.label, "window": where,
-                        "reader_digit_px": float(np.median(digits[:, 3]) / step)})
+            out.append(PhotoWindow(sample.name, where, float(np.median(digits[:, 3]) / step)))
     return out
 
 
 def whole_number_right(run: Path, row: str) -> dict[str, bool]:
-    """Photo name -> whether ``row`` of the run read its whole number."""
-    truth = {}
-    for line in (run / "truth.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        truth[record["image"]] = record["label"]
-    right, rows = {}, set()
-    for line in (run / "predictions.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        rows.add(record["backend"])
-        if record["backend"] == row:
-            right[record["image"]] = record["text"] == truth[record["image"]]
-    if not right:
-        raise ValueError(f"--row {row}: not in {run} (its rows: {', '.join(sorted(rows)) or 'none'})")
-    return right
+    """Photo name -> whether ``row`` of the run read its whole number (as the run scores it)."""
+    rows = read_run(run).rows
+    if row not in rows:
+        raise ValueError(f"--row {row}: not in {run} (its rows: {', '.join(rows) or 'none'})")
+    return {image: score.sequence_correct for image, score in rows[row].scores.items()}
 
 
-def table(photos: list[dict], right: dict[str, bool] | None) -> str:
+def table(photos: list[PhotoWindow], right: dict[str, bool] | None) -> str:
     """The Markdown table: photos (and whole-number accuracy) by window and by digit height in the reader."""
-    groups = [(f"window {w}", [p for p in photos if p["window"] == w]) for w in ("holds", "cuts", "misses")]
-    held = [p for p in photos if p["window"] == "holds"]
+    groups = [(f"window {w}", [p for p in photos if p.window == w]) for w in ("holds", "cuts", "misses")]
+    held = [p for p in photos if p.window == "holds"]
     groups += [(f"holds, digits {a:g}-{b:g} px" if b < 1e9 else f"holds, digits {a:g}+ px",
-                [p for p in held if a <= p["reader_digit_px"] < b]) for a, b in HEIGHTS]
+                [p for p in held if a <= p.reader_digit_px < b]) for a, b in HEIGHTS]
     lines = ["| photos | count | share | whole number |", "| --- | --- | --- | --- |"]
     for name, members in groups:
         accuracy = "-"
         if right is not None and members:
-            accuracy = f"{np.mean([right.get(p['name'], False) for p in members]):.3f}"
+            accuracy = f"{np.mean([right.get(p.name, False) for p in members]):.3f}"
         lines.append(f"| {name} | {len(members)} | {len(members) / len(photos):.1%} | {accuracy} |")
     return "\n".join(lines)
 
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         right = whole_number_right(args.run, args.row) if args.run else None
         print(table(windows(args.model, args.dataset), right))
-    except (DatasetError, OSError, ValueError) as exc:
+    except (DatasetError, UsageError, OSError, ValueError) as exc:
         parser.error(str(exc))
     return 0
 

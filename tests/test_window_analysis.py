@@ -17,8 +17,8 @@ def test_the_window_holds_rendered_numbers_and_misses_a_number_annotated_elsewhe
 
     model = Path(__file__).resolve().parents[1] / "models" / "digit_reader_two_stage"
     photos = windows(model, tiny_dataset)
-    assert [p["window"] for p in photos] == ["holds"] * 3
-    assert all(15 < p["reader_digit_px"] < 60 for p in photos)
+    assert [p.window for p in photos] == ["holds"] * 3
+    assert all(15 < p.reader_digit_px < 60 for p in photos)
 
     entries = [json.loads(line) for line in (tiny_dataset / "annotations.jsonl").read_text().splitlines()]
     first = entries[0]
@@ -29,7 +29,7 @@ def test_the_window_holds_rendered_numbers_and_misses_a_number_annotated_elsewhe
     first["label"] = first["label"][:1]
     (tiny_dataset / "annotations.jsonl").write_text("\n".join(json.dumps(e) for e in entries) + "\n")
     moved = windows(model, tiny_dataset)
-    assert moved[0]["window"] == "misses" and [p["window"] for p in moved[1:]] == ["holds"] * 2
+    assert moved[0].window == "misses" and [p.window for p in moved[1:]] == ["holds"] * 2
 
-    text = table(moved, {moved[0]["name"]: True, moved[1]["name"]: False, moved[2]["name"]: True})
+    text = table(moved, {moved[0].name: True, moved[1].name: False, moved[2].name: True})
     assert "| window holds | 2 | 66.7% | 0.500 |" in text and "| window misses | 1 | 33.3% | 1.000 |" in text

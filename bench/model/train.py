@@ -201,9 +201,12 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         checkpoint.restore(manager.latest_checkpoint)
         log(f"resumed from {manager.latest_checkpoint} at epoch {int(epoch_var.numpy())}")
     elif start is not None:
-        sample_rng = np.random.default_rng([config.seed, 2**31])
-        sample = make_batch_of(real + synthetic, sample_rng.integers(0, len(real), 64), real, config, sample_rng)
-        load_start(net, start, config.model, sample["image"])
+        images = None
+        if start.weights is None:  # an exported network: its batch norms are measured on training inputs
+            sample_rng = np.random.default_rng([config.seed, 2**31])
+            images = make_batch_of(real + synthetic, sample_rng.integers(0, len(real), 64), real, config,
+                                   sample_rng)["image"]
+        load_start(net, start, config.model, images)
         log(f"started from {start.weights or start.source}")
     first_epoch = int(epoch_var.numpy())
 

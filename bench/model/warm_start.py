@@ -57,9 +57,9 @@ def _exported_start(folder: Path, model: ModelConfig, reader: bool) -> StartPoin
     return StartPoint(folder, None, "reader" if two_stage else "net")
 
 
-def load_start(net, start: StartPoint, model: ModelConfig, images: np.ndarray) -> None:
+def load_start(net, start: StartPoint, model: ModelConfig, images: np.ndarray | None) -> None:
     """Fill ``net`` (a trainable :func:`build_network` model) from ``start``; ``images`` is a batch of
-    training inputs, for the batch-norm statistics of an exported network."""
+    training inputs, for the batch-norm statistics of an exported network (unused for a run's weights)."""
     if start.weights is not None:
         net.load_weights(str(start.weights))
         return
